@@ -1,0 +1,1 @@
+"""Custom TFX components of odweights (imported as `odweights.components`)."""

@@ -1,0 +1,1 @@
+"""The odweights pipeline factory and its runners (imported as `odweights.pipelines`)."""
