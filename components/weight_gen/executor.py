@@ -1,0 +1,107 @@
+"""WeightGen's executor: statistics + label map -> class_weights.json, a chart, MLMD facts."""
+
+import json
+import os
+from typing import Any, Dict, List
+
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.components.example_validator import executor as example_validator_executor
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from odweights.components.weight_gen import chart, class_weights_io, statistics_counts
+from odweights.components.weight_gen import weighting
+from odweights.errors import BadInputError
+from odweights.label_map import LABEL_MAP_FILE, parse_label_map
+
+# Anomalies listed in an error message before "... and N more".
+MAX_LISTED_ANOMALIES = 20
+
+
+class Executor(base_executor.BaseExecutor):
+    """Computes the weights of every label-map class from one split's statistics."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        anomalies = input_dict.get("anomalies") or []
+        if anomalies:
+            raise_on_anomalies(artifact_utils.get_single_instance(anomalies))
+
+        options = weighting.WeightOptions(
+            method=exec_properties["method"],
+            beta=exec_properties["beta"],
+            rfs_threshold=exec_properties["rfs_threshold"],
+            min_weight=exec_properties.get("min_weight"),
+            class_weights=json.loads(exec_properties["class_weights_json"]),
+            default_weight=exec_properties.get("default_weight"))
+        split = exec_properties["split"]
+
+        label_map_artifact = artifact_utils.get_single_instance(input_dict["label_map"])
+        with tf.io.gfile.GFile(os.path.join(label_map_artifact.uri, LABEL_MAP_FILE)) as file:
+            label_map = parse_label_map(file.read())
+
+        stats_artifact = artifact_utils.get_single_instance(input_dict["statistics"])
+        splits = artifact_utils.decode_split_names(stats_artifact.split_names)
+        if split not in splits:
+            raise BadInputError(
+                f"the statistics have no split {split!r} to count classes in (they have: "
+                f"{', '.join(splits)}); choose one of those with the weights' split option")
+        stats = statistics_counts.dataset_statistics(
+            stats_artifact_utils.load_statistics(stats_artifact, split).proto())
+        num_images, counts = statistics_counts.class_counts(stats, label_map)
+        results = weighting.compute(counts, num_images, options)
+
+        document = class_weights_io.class_weights_document(
+            options.method, options.parameters(), split, num_images, results)
+        png = chart.render_png(results, _chart_title(document))
+        output = artifact_utils.get_single_instance(output_dict["class_weights"])
+        class_weights_io.write_class_weights(output.uri, document, png)
+        _record_properties(output, document, results)
+
+
+def _chart_title(document: Dict[str, Any]) -> str:
+    return (f"class weights: method {document['method']}, split {document['split']}, "
+            f"{document['num_images']} images, {document['num_objects']} objects, "
+            f"{len(document['classes'])} classes")
+
+
+def _record_properties(artifact: types.Artifact, document: Dict[str, Any],
+                       results: List[weighting.ClassWeight]) -> None:
+    """The facts of class_weights.json that people query in ML Metadata."""
+    unseen = [result.name for result in results if weighting.FLAG_UNSEEN in result.flags]
+    artifact.set_string_custom_property("method", document["method"])
+    artifact.set_string_custom_property("parameters", json.dumps(
+        document["parameters"], sort_keys=True))
+    artifact.set_string_custom_property("split", document["split"])
+    artifact.set_int_custom_property("num_classes", len(results))
+    artifact.set_int_custom_property("num_images", document["num_images"])
+    artifact.set_int_custom_property("num_objects", document["num_objects"])
+    artifact.set_float_custom_property(
+        "weight_ratio", class_weights_io.fixed_float(weighting.weight_ratio(results)))
+    artifact.set_string_custom_property("unseen_classes", ",".join(unseen))
+
+
+def raise_on_anomalies(anomalies_artifact: types.Artifact) -> None:
+    """BadInputError listing every anomaly ExampleValidator found, in any split."""
+    found = []
+    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split),
+                            example_validator_executor.DEFAULT_FILE_NAME)
+        with tf.io.gfile.GFile(path, "rb") as file:
+            anomalies = anomalies_pb2.Anomalies.FromString(file.read())
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            found.append(f"split {split}, feature {feature}: {info.description}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            found.append(f"split {split}, dataset: "
+                         f"{anomalies.dataset_anomaly_info.description}")
+    if found:
+        listed = found[:MAX_LISTED_ANOMALIES]
+        if len(found) > len(listed):
+            listed.append(f"... and {len(found) - len(listed)} more")
+        raise BadInputError(
+            "ExampleValidator found anomalies, which stop the run; fix the data (or the "
+            f"schema) and run again: {len(found)} anomalies:\n  " + "\n  ".join(listed))
