@@ -1,0 +1,115 @@
+"""VocExampleGen: a FileBasedExampleGen for Pascal VOC with a label map and an ingest report."""
+
+from typing import Optional
+
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import channel, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from odweights import label_map as label_map_lib
+from odweights.components import artifact_types
+from odweights.components.voc_example_gen import executor
+from odweights.components.voc_example_gen.driver import VocDriver
+from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+from odweights.errors import InvalidOptionsError
+
+DEFAULT_CLIP_TOLERANCE = 0.01
+
+
+class VocExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
+    """FileBasedExampleGen's spec plus the VOC options and two more outputs."""
+
+    PARAMETERS = dict(
+        standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+        **{
+            executor.LABEL_MAP_PARAM: ExecutionParameter(type=str, optional=True),
+            executor.STRICT_KEY: ExecutionParameter(type=int),
+            executor.MAX_REJECTED_FRACTION_KEY: ExecutionParameter(type=float),
+            executor.CLIP_TOLERANCE_KEY: ExecutionParameter(type=float),
+            executor.DROP_DIFFICULT_KEY: ExecutionParameter(type=int),
+            executor.EXIF_POLICY_KEY: ExecutionParameter(type=str),
+            executor.REENCODE_UNSUPPORTED_KEY: ExecutionParameter(type=int),
+        })
+    OUTPUTS = dict(
+        standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
+        **{
+            executor.LABEL_MAP_KEY: ChannelParameter(type=artifact_types.LabelMap),
+            executor.REPORT_KEY: ChannelParameter(type=artifact_types.IngestReport),
+        })
+
+
+class VocExampleGen(FileBasedExampleGen):
+    """Pascal VOC (VOCdevkit or flat folder) -> OD API tf.Examples.
+
+    Outputs: `examples` (GZIP TFRecords of tf.Example, one folder per split),
+    `label_map` (label_map.pbtxt) and `report` (rejected.jsonl, totals.json).
+    Build input_base/input_config/output_config with layout.voc_input_configs.
+    """
+
+    SPEC_CLASS = VocExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = VocDriver
+
+    def __init__(
+        self,
+        input_base: str,
+        input_config: example_gen_pb2.Input,
+        output_config: Optional[example_gen_pb2.Output] = None,
+        range_config: Optional[range_config_pb2.RangeConfig] = None,
+        label_map: Optional[str] = None,
+        strict: bool = False,
+        max_rejected_fraction: float = 0.01,
+        clip_tolerance: float = DEFAULT_CLIP_TOLERANCE,
+        drop_difficult: bool = False,
+        exif_policy: str = "fix",
+        reencode_unsupported: bool = False,
+    ):
+        """Args:
+          input_base, input_config, output_config: see layout.voc_input_configs;
+            `{SPAN}`/`{VERSION}` patterns and range_config work as in TFX.
+          label_map: StringIntLabelMap text fixing class names and ids (objects of
+            other classes are rejected as unknown_class); None: ids 1..K over the
+            sorted class names found.
+          strict: fail on any rejection (except requested drops).
+          max_rejected_fraction: fail when more than this fraction of the images
+            or of the objects is rejected.
+          clip_tolerance: boxes outside the image by at most this much
+            (normalised units, 0.01 = 1% of the width/height) are clipped.
+          drop_difficult: drop objects marked difficult (recorded as `difficult`).
+          exif_policy: 'fix' (re-encode upright), 'reject', or 'flag' (keep the
+            bytes as they are, counted as exif_flagged).
+          reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
+            rejecting them.
+        """
+        if label_map is not None:
+            label_map_lib.parse_label_map(label_map)
+        if exif_policy not in EXIF_POLICIES:
+            raise InvalidOptionsError(
+                f"exif_policy {exif_policy!r}: use one of {', '.join(EXIF_POLICIES)}")
+        if not 0.0 <= max_rejected_fraction <= 1.0:
+            raise InvalidOptionsError(
+                f"max_rejected_fraction {max_rejected_fraction}: use a value in [0, 1]")
+        if not 0.0 <= clip_tolerance < 1.0:
+            raise InvalidOptionsError(f"clip_tolerance {clip_tolerance}: use a value in [0, 1)")
+        output_config = output_config or example_gen_pb2.Output()
+        spec = VocExampleGenSpec(
+            input_base=input_base,
+            input_config=input_config,
+            output_config=output_config,
+            range_config=range_config,
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            label_map_text=label_map,
+            strict=int(strict),
+            max_rejected_fraction=float(max_rejected_fraction),
+            clip_tolerance=float(clip_tolerance),
+            drop_difficult=int(drop_difficult),
+            exif_policy=exif_policy,
+            reencode_unsupported=int(reencode_unsupported),
+            examples=channel.Channel(type=standard_artifacts.Examples),
+            label_map=channel.Channel(type=artifact_types.LabelMap),
+            report=channel.Channel(type=artifact_types.IngestReport))
+        # FileBasedExampleGen.__init__ builds its own spec class; skip to its base.
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

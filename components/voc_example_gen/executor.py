@@ -1,0 +1,426 @@
+"""VOC ExampleGen executor: the Beam pipeline from listed files to examples.
+
+Stages (all per-image work in Beam, nothing collected in one process except
+the rejection records, which are sorted into one file):
+1. list: split files -> (year folder, id) listings; Annotations/*.xml of the
+   same year folders; a CoGroupByKey finds missing annotations, ids listed
+   twice and annotations listed in no chosen split. Flat layout: the matched
+   XML files, hash-split on their source id.
+2. parse: read + parse each XML, resolve its image (small records); a
+   GroupByKey on the image path rejects second annotations of one image.
+3. label map: the user's, or ids 1..K over the sorted class names of the
+   parsed annotations (a global combine used as a side input).
+4. convert: one fused DoFn reads the image, checks it and the boxes and builds
+   the serialised tf.Example; TFX's WriteSplit writes the splits.
+Counters of every stage are summed into totals.json; after the pipeline the
+totals become ML Metadata properties and the rejection limits are enforced.
+"""
+
+import json
+import posixpath
+from typing import Any, Dict, List
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from odweights import label_map as label_map_lib
+from odweights.components.voc_example_gen import layout
+from odweights.components.voc_example_gen import rejections as rj
+from odweights.components.voc_example_gen.convert import (
+    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, read_bytes)
+from odweights.errors import BadInputError, OdWeightsError
+
+LABEL_MAP_KEY = "label_map"
+REPORT_KEY = "report"
+LABEL_MAP_PARAM = "label_map_text"  # the output channel is "label_map"
+STRICT_KEY = "strict"
+MAX_REJECTED_FRACTION_KEY = "max_rejected_fraction"
+CLIP_TOLERANCE_KEY = "clip_tolerance"
+DROP_DIFFICULT_KEY = "drop_difficult"
+EXIF_POLICY_KEY = "exif_policy"
+REENCODE_UNSUPPORTED_KEY = "reencode_unsupported"
+
+REJECTED_FILE = "rejected.jsonl"
+TOTALS_FILE = "totals.json"
+TOTALS_PROPERTY = "ingest_totals"
+
+_COUNTS = "counts"
+_REJECTIONS = "rejections"
+_LISTINGS = "listings"
+_ROOTS = "roots"
+
+
+class _ListEntries(beam.DoFn):
+    """(split, rank, pattern root, matched file) -> devkit listings, year folders, or
+    flat entries."""
+
+    def __init__(self, split_config: example_gen_pb2.SplitConfig, split_names: List[str]):
+        self._split_config = split_config
+        self._split_names = split_names
+
+    def process(self, element):
+        split, rank, root, path = element
+        counts = rj.Counts()
+        if layout.is_split_file(path):
+            year_root = layout.year_root_of_split_file(path)
+            yield beam.pvalue.TaggedOutput(_ROOTS, year_root)
+            for image_id in layout.split_file_ids(read_bytes(path).decode("utf-8")):
+                counts.add(split, rj.IMAGES_IN)
+                yield beam.pvalue.TaggedOutput(_LISTINGS, ((year_root, image_id), (split, rank)))
+        else:
+            source_id = layout.flat_source_id(path, root)
+            if self._split_config.splits:
+                rank = layout.hash_split_index(source_id, self._split_config)
+                split = self._split_names[rank]
+            counts.add(split, rj.IMAGES_IN)
+            counts[rj.ANNOTATION_FILES] += 1
+            counts[rj.ANNOTATIONS_LISTED] += 1
+            yield Entry(split, source_id, path, posixpath.dirname(path), rank)
+        yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+
+
+def _annotation_files(year_root: str):
+    pattern = posixpath.join(year_root, layout.ANNOTATIONS, "*.xml")
+    for path in tf.io.gfile.glob(pattern):
+        yield (year_root, posixpath.basename(path)[:-4]), path
+
+
+class _ResolveListings(beam.DoFn):
+    """One (year folder, id): its listings against its annotation file."""
+
+    def __init__(self, options: Options):
+        self._options = options
+
+    def process(self, element):
+        (year_root, image_id), grouped = element
+        listings = sorted(grouped["listed"])
+        files = list(grouped["files"])
+        counts = rj.Counts()
+        counts[rj.ANNOTATION_FILES] += len(files)
+        source_id = layout.devkit_source_id(year_root, image_id)
+        path = files[0] if files else layout.annotation_path(year_root, image_id)
+        if not listings:
+            counts[rj.IMAGES_NOT_IN_SPLIT] += 1
+        elif not files:
+            for split, rank in listings:
+                record = image_rejection(
+                    Entry(split, source_id, path, "", rank), self._options, "missing_annotation",
+                    f"listed in {split}.txt but {layout.ANNOTATIONS}/{image_id}.xml does not exist")
+                counts.reject(record)
+                yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
+        else:
+            counts[rj.ANNOTATIONS_LISTED] += 1
+            (split, rank), repeated = listings[0], listings[1:]
+            yield Entry(split, source_id, path, layout.image_root(year_root), rank)
+            for other_split, other_rank in repeated:
+                counts[rj.REPEATED_LISTINGS] += 1
+                record = image_rejection(
+                    Entry(other_split, source_id, path, "", other_rank), self._options,
+                    "duplicate_image_id", f"{image_id} is also listed in {split}.txt (kept there)")
+                counts.reject(record)
+                yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
+        yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+
+
+class _Parse(beam.DoFn):
+    def __init__(self, options: Options):
+        self._options = options
+
+    def process(self, entry: Entry):
+        parsed, counts, records = parse_entry(entry, self._options)
+        if parsed is not None:
+            yield parsed.image_path, parsed
+        for record in records:
+            yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
+        yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+
+
+class _OneAnnotationPerImage(beam.DoFn):
+    """Keeps the first annotation of an image (split order, then source id)."""
+
+    def __init__(self, options: Options):
+        self._options = options
+
+    def process(self, element):
+        image_path, group = element
+        ordered = sorted(group, key=lambda p: (p.entry.split_rank, p.entry.source_id,
+                                               p.entry.annotation_path))
+        yield ordered[0]
+        if len(ordered) > 1:
+            counts = rj.Counts()
+            kept = ordered[0].entry
+            for parsed in ordered[1:]:
+                record = image_rejection(
+                    parsed.entry, self._options, "duplicate_image_id",
+                    f"image {parsed.annotation.filename} is also annotated by {kept.source_id} "
+                    f"({kept.split}; kept there)")
+                counts.reject(record, objects_in_image=len(parsed.annotation.objects))
+                yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
+            yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+
+
+class _Convert(beam.DoFn):
+    """The fused per-image work: read, check, build and serialise the example."""
+
+    def __init__(self, options: Options, user_label_map: bool):
+        self._options = options
+        self._user_label_map = user_label_map
+
+    def process(self, parsed: ParsedEntry, label_map: Dict[str, int]):
+        example, counts, records = convert_entry(
+            parsed, label_map, self._user_label_map, self._options)
+        if example is not None:
+            yield example
+        for record in records:
+            yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
+        yield beam.pvalue.TaggedOutput(_COUNTS, counts)
+
+
+class _UnionOfClassNames(beam.CombineFn):
+    def create_accumulator(self):
+        return set()
+
+    def add_input(self, accumulator, names):
+        accumulator.update(names)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return set().union(*accumulators)
+
+    def extract_output(self, accumulator):
+        return label_map_lib.assign_ids(accumulator)
+
+
+class _SumCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return rj.Counts()
+
+    def add_input(self, accumulator, counts):
+        accumulator.update(counts)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        total = rj.Counts()
+        for counts in accumulators:
+            total.update(counts)
+        return total
+
+    def extract_output(self, accumulator):
+        return dict(accumulator)
+
+
+def _write_text(path: str, text: str) -> None:
+    tf.io.gfile.makedirs(posixpath.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as handle:
+        handle.write(text)
+
+
+def _write_label_map(label_map: Dict[str, int], directory: str) -> None:
+    text = label_map_lib.format_label_map(label_map) if label_map else ""
+    _write_text(posixpath.join(directory, label_map_lib.LABEL_MAP_FILE), text)
+
+
+def _write_totals(counts: Dict[str, int], label_map: Dict[str, int], directory: str,
+                  split_names: List[str]) -> None:
+    totals = rj.make_totals(counts, split_names, len(label_map))
+    _write_text(posixpath.join(directory, TOTALS_FILE),
+                json.dumps(totals, indent=2, sort_keys=True) + "\n")
+
+
+def _write_rejections(records: List[rj.Rejection], directory: str) -> None:
+    _write_text(posixpath.join(directory, REJECTED_FILE),
+                "".join(record.to_json() + "\n" for record in rj.sorted_records(records)))
+
+
+def options_from(exec_properties: Dict[str, Any]) -> Options:
+    return Options(
+        input_base=exec_properties[standard_component_specs.INPUT_BASE_KEY].rstrip("/"),
+        clip_tolerance=float(exec_properties[CLIP_TOLERANCE_KEY]),
+        drop_difficult=bool(exec_properties[DROP_DIFFICULT_KEY]),
+        exif_policy=exec_properties[EXIF_POLICY_KEY],
+        reencode_unsupported=bool(exec_properties[REENCODE_UNSUPPORTED_KEY]))
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Pascal VOC -> OD API tf.Examples, label map and ingest report."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """Not used: all splits are read in one pipeline (GenerateExamplesByBeam),
+        because duplicates, missing annotations and the label map span splits."""
+        raise NotImplementedError
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        options = options_from(exec_properties)
+        user_map_text = exec_properties.get(LABEL_MAP_PARAM) or ""
+
+        patterns = [(split.name, rank, layout.pattern_root(options.input_base, split.pattern),
+                     posixpath.join(options.input_base, split.pattern))
+                    for rank, split in enumerate(input_config.splits)]
+        listed = (pipeline
+                  | "Patterns" >> beam.Create(patterns)
+                  | "Glob" >> beam.FlatMap(
+                      lambda e: [e[:3] + (path,) for path in tf.io.gfile.glob(e[3])])
+                  | "List" >> beam.ParDo(_ListEntries(output_config.split_config, split_names)
+                  ).with_outputs(_LISTINGS, _ROOTS, _COUNTS, main="flat"))
+        files = (listed[_ROOTS]
+                 | "DistinctYears" >> beam.Distinct()
+                 | "GlobAnnotations" >> beam.FlatMap(_annotation_files))
+        resolved = ({"listed": listed[_LISTINGS], "files": files}
+                    | "JoinListings" >> beam.CoGroupByKey()
+                    | "Resolve" >> beam.ParDo(_ResolveListings(options)).with_outputs(
+                        _REJECTIONS, _COUNTS, main="entries"))
+        parsed = ((resolved.entries, listed.flat)
+                  | "AllEntries" >> beam.Flatten()
+                  | "Parse" >> beam.ParDo(_Parse(options)).with_outputs(
+                      _REJECTIONS, _COUNTS, main="parsed"))
+        unique = (parsed.parsed
+                  | "ByImage" >> beam.GroupByKey()
+                  | "OnePerImage" >> beam.ParDo(_OneAnnotationPerImage(options)).with_outputs(
+                      _REJECTIONS, _COUNTS, main="unique"))
+
+        if user_map_text:
+            label_map = pipeline | "UserLabelMap" >> beam.Create(
+                [label_map_lib.parse_label_map(user_map_text)])
+        else:
+            label_map = (unique.unique
+                         | "ClassNames" >> beam.Map(
+                             lambda p: {o.name for o in p.annotation.objects if o.name})
+                         | "AssignIds" >> beam.CombineGlobally(_UnionOfClassNames()))
+        _ = label_map | "WriteLabelMap" >> beam.Map(_write_label_map, self._label_map_dir)
+
+        converted = (unique.unique
+                     | "Convert" >> beam.ParDo(
+                         _Convert(options, bool(user_map_text)),
+                         label_map=beam.pvalue.AsSingleton(label_map)).with_outputs(
+                             _REJECTIONS, _COUNTS, main="examples"))
+
+        stages = (listed, resolved, parsed, unique, converted)
+        _ = ([stage[_COUNTS] for stage in stages]
+             | "AllCounts" >> beam.Flatten()
+             | "SumCounts" >> beam.CombineGlobally(_SumCounts())
+             | "WriteTotals" >> beam.Map(
+                 _write_totals, beam.pvalue.AsSingleton(label_map), self._report_dir,
+                 split_names))
+        _ = ([stage[_REJECTIONS] for stage in stages[1:]]
+             | "AllRejections" >> beam.Flatten()
+             | "CollectRejections" >> beam.combiners.ToList()
+             | "WriteRejections" >> beam.Map(_write_rejections, self._report_dir))
+
+        index = {name: i for i, name in enumerate(split_names)}
+        by_split = (converted.examples
+                    | "BySplit" >> beam.Partition(lambda kv, _: index[kv[0]], len(split_names)))
+        return {name: (by_split[i] | f"Serialized[{name}]" >> beam.Values())
+                for name, i in index.items()}
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._label_map_dir = artifact_utils.get_single_uri(output_dict[LABEL_MAP_KEY])
+        self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
+        super().Do(input_dict, output_dict, exec_properties)
+
+        totals_path = posixpath.join(self._report_dir, TOTALS_FILE)
+        totals = json.loads(read_bytes(totals_path))
+        rejected_path = posixpath.join(self._report_dir, REJECTED_FILE)
+        with tf.io.gfile.GFile(rejected_path, "r") as handle:
+            num_records = sum(1 for _ in handle)
+        broken = rj.invariant_violations(totals, num_records)
+        if broken:  # a bug, never bad data: refuse to publish totals that do not add up
+            raise OdWeightsError("VOC ExampleGen: totals do not add up: " + "; ".join(broken))
+        for artifact in (output_dict[standard_component_specs.EXAMPLES_KEY]
+                         + output_dict[REPORT_KEY]):
+            set_totals_properties(artifact, totals)
+        for artifact in output_dict[LABEL_MAP_KEY]:
+            artifact.set_int_custom_property("num_classes", totals["label_map_classes"])
+        problem = totals_problem(totals, exec_properties, rejected_path)
+        if problem:
+            raise BadInputError(f"{problem} Rejection records: {self._keep_report()}")
+
+    def _keep_report(self) -> str:
+        """Copies the report where it survives the failure; returns the records' path.
+
+        TFX deletes the outputs of a failed execution, but keeps its stateful
+        working directory.
+        """
+        keep_dir = self._context.stateful_working_dir if self._context else None
+        if not keep_dir:
+            return posixpath.join(self._report_dir, REJECTED_FILE)
+        tf.io.gfile.makedirs(keep_dir)
+        for name in (REJECTED_FILE, TOTALS_FILE):
+            tf.io.gfile.copy(posixpath.join(self._report_dir, name),
+                             posixpath.join(keep_dir, name), overwrite=True)
+        return posixpath.join(keep_dir, REJECTED_FILE)
+
+
+def set_totals_properties(artifact, totals: Dict[str, Any]) -> None:
+    """Totals as ML Metadata custom properties: flat ints + the whole JSON."""
+    for name in rj.GLOBAL_COUNTERS:
+        artifact.set_int_custom_property(name, totals[name])
+    for reason, count in totals["rejected_by_reason"].items():
+        artifact.set_int_custom_property(f"rejected_{reason}", count)
+    for split, counters in totals["per_split"].items():
+        for name, count in counters.items():
+            artifact.set_int_custom_property(f"split_{split}_{name}", count)
+    artifact.set_int_custom_property("label_map_classes", totals["label_map_classes"])
+    artifact.set_float_custom_property("rejected_fraction", totals["rejected_fraction"])
+    artifact.set_string_custom_property(TOTALS_PROPERTY, json.dumps(totals, sort_keys=True))
+
+
+def _first_records(rejected_path: str, count: int, skip_reasons=frozenset()) -> List[dict]:
+    records = []
+    with tf.io.gfile.GFile(rejected_path, "r") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["reason"] not in skip_reasons:
+                records.append(record)
+                if len(records) == count:
+                    break
+    return records
+
+
+def _describe(record: dict) -> str:
+    where = "" if record["object_index"] is None else f" object {record['object_index']}"
+    return (f"{record['file']}{where} ({record['split']}, {record['image_id']}): "
+            f"{record['reason']}: {record['detail']}")
+
+
+def totals_problem(totals: Dict[str, Any], exec_properties: Dict[str, Any],
+                   rejected_path: str) -> str:
+    """Why the data is worse than the options allow; "" when it is not."""
+    empty = [split for split, counters in totals["per_split"].items()
+             if not counters[rj.IMAGES_IN]]
+    if empty:
+        return (f"VOC ExampleGen: split(s) {empty} list no annotations; check input_base and "
+                "the split patterns (ImageSets/Main/<split>.txt or *.xml).")
+    summary = ", ".join(f"{reason} {count}" for reason, count
+                        in sorted(totals["rejected_by_reason"].items()) if count)
+    if exec_properties.get(STRICT_KEY):
+        counted = totals[rj.IMAGES_REJECTED] + totals[rj.OBJECTS_REJECTED] - sum(
+            totals["rejected_by_reason"][reason] for reason in rj.REQUESTED_DROPS)
+        if counted:
+            first = _first_records(rejected_path, 1, rj.REQUESTED_DROPS)[0]
+            return (f"VOC ExampleGen (strict): {counted} rejection(s) ({summary}). "
+                    f"First: {_describe(first)}.")
+    limit = float(exec_properties[MAX_REJECTED_FRACTION_KEY])
+    if totals["rejected_fraction"] > limit:
+        examples = "; ".join(_describe(r) for r in _first_records(rejected_path, 3))
+        return (f"VOC ExampleGen rejected {totals['images_rejected']} of {totals['images_in']} "
+                f"images and {totals['objects_rejected']} of {totals['objects_in']} objects: "
+                f"fraction {totals['rejected_fraction']:.4f} > max_rejected_fraction {limit} "
+                f"({summary}). First: {examples}. Fix the data, or raise "
+                "max_rejected_fraction to accept the loss.")
+    if not totals["label_map_classes"]:
+        return ("VOC ExampleGen: the chosen splits hold no object with a class name, so there "
+                "is no label map; check the annotations.")
+    return ""
