@@ -1,0 +1,301 @@
+"""OdExport's executor: Beam writes the shards, then the small files, then publishing.
+
+Artifact layout (file names are a contract, the OD API reads them as they are):
+  <split>.record-SSSSS-of-NNNNN  uncompressed TFRecords, one per shard
+  label_map.pbtxt                the VOC ExampleGen's label map
+  class_weights.json             WeightGen's weights and repeat factors
+  summary.json                   totals per split and class, options, rejections
+  rejected.jsonl                 the VOC ExampleGen's rejection records
+  input_reader.config            OD API input reader blocks (published paths)
+
+Sharding and order: sharding.py. Memory: the stage that reads the records
+appends each one to a spill file of its shard (one per shard and Beam bundle,
+in the executor's temp dir); only the spill file names go through the shuffle.
+Then each shard's spill files are read, sorted and written as the shard file:
+a worker holds one shard at a time (~1,000 images with automatic sharding),
+never a whole split, on the DirectRunner as on a distributed runner.
+"""
+
+import json
+import os
+import uuid
+from typing import Any, Dict, List, Mapping
+
+import apache_beam as beam
+from apache_beam.transforms import window
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from odweights.components.od_export import resampling, sharding, summary
+from odweights.components.od_export.export_record import parse_export_record
+from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
+from odweights.components.od_export.options import ExportOptions
+from odweights.components.od_export.publish import files_sha256, publish_export
+from odweights.components.weight_gen.class_weights_io import (
+    CLASS_WEIGHTS_FILE, load_class_weights)
+from odweights.errors import BadInputError
+from odweights.label_map import LABEL_MAP_FILE
+
+SUMMARY_FILE = "summary.json"
+REJECTED_FILE = "rejected.jsonl"
+TOTALS_FILE = "totals.json"
+
+_FACTS = "facts"
+
+
+class _SpillRecords(beam.DoFn):
+    """Checks each transformed example of a split, decides its copies and appends
+    every copy to a spill file of its shard; outputs (split, shard) -> spill file
+    per bundle.
+
+    Records go to disk in the same fused stage that reads them, so no record
+    crosses a Beam shuffle (the DirectRunner would hold a shuffle's whole input
+    in memory).
+    """
+
+    def __init__(self, split: str, spill_dir: str, num_shards: int,
+                 class_repeat_factors: Mapping[str, float], resample: bool,
+                 rounding: str, seed: int):
+        self._split = split
+        self._spill_dir = spill_dir
+        self._num_shards = num_shards
+        self._class_repeat_factors = dict(class_repeat_factors)
+        self._resample = resample
+        self._rounding = rounding
+        self._seed = seed
+        self._writers = {}
+
+    def start_bundle(self):
+        self._bundle = uuid.uuid4().hex
+        self._writers = {}
+
+    def process(self, serialized: bytes):
+        record = parse_export_record(serialized)
+        copies = 1
+        if self._resample:
+            factor = resampling.image_repeat_factor(set(record.class_texts),
+                                                    self._class_repeat_factors)
+            copies = resampling.copies(factor, self._rounding, self._seed, record.source_id)
+        for copy_index in range(copies):
+            key = sharding.record_key(record.source_id, copy_index)
+            shard = sharding.shard_of(key, self._num_shards)
+            writer = self._writers.get(shard)
+            if writer is None:
+                path = os.path.join(self._spill_dir, f"{self._split}-{shard:05d}-{self._bundle}")
+                writer = self._writers[shard] = (path, tf.io.TFRecordWriter(path))
+            writer[1].write(sharding.spill_record(key, copy_index, record.serialized))
+        yield beam.pvalue.TaggedOutput(
+            _FACTS, (self._split, (record.class_texts, record.weights, copies)))
+
+    def finish_bundle(self):
+        for shard, (path, writer) in sorted(self._writers.items()):
+            writer.close()
+            yield window.GlobalWindows.windowed_value(((self._split, shard), path))
+        self._writers = {}
+
+
+class _SplitTotalsFn(beam.CombineFn):
+    """SplitTotals of a split's images; None inputs (present for empty splits) are skipped."""
+
+    def create_accumulator(self):
+        return summary.SplitTotals()
+
+    def add_input(self, totals, facts):
+        if facts is not None:
+            totals.add_image(*facts)
+        return totals
+
+    def merge_accumulators(self, accumulators):
+        merged = summary.SplitTotals()
+        for totals in accumulators:
+            merged.merge(totals)
+        return merged
+
+    def extract_output(self, totals):
+        return totals
+
+
+def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int]) -> None:
+    """Reads one shard's spill files, sorts its records, writes the shard file."""
+    (split, shard), spill_paths = shard_spills
+    records = []
+    for spill_path in spill_paths:
+        if spill_path is not None:
+            records.extend(record.numpy() for record in tf.data.TFRecordDataset(spill_path))
+    records.sort()
+    path = os.path.join(directory, sharding.shard_file_name(split, shard, num_shards[split]))
+    with tf.io.TFRecordWriter(path) as writer:  # no compression: the OD API reads these
+        for record in records:
+            writer.write(sharding.spilled_example(record))
+
+
+def _write_facts(split_totals, facts_dir: str, class_names: List[str]) -> None:
+    split, totals = split_totals
+    with tf.io.gfile.GFile(os.path.join(facts_dir, f"{split}.json"), "w") as file:
+        file.write(json.dumps(totals.to_json(class_names), sort_keys=True))
+
+
+@beam.ptransform_fn
+def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mapping[str, int],
+                  output_dir: str, spill_dir: str, facts_dir: str, class_names: List[str],
+                  class_repeat_factors: Mapping[str, float], resampled_split: str,
+                  options: ExportOptions):
+    """Writes every split's shards, and each split's totals into facts_dir.
+
+    Each split has its own read -> spill chain: a Flatten of the records would
+    make the DirectRunner buffer them in memory; only spill file names and
+    per-image facts are flattened.
+    """
+    splits = sorted(input_patterns)
+    spill_files, facts = [], []
+    for split in splits:
+        spilled = (
+            pipeline
+            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(input_patterns[split])
+            | f"Spill[{split}]" >> beam.ParDo(_SpillRecords(
+                split, spill_dir, num_shards[split], class_repeat_factors,
+                split == resampled_split, options.rfs_rounding, options.seed)
+            ).with_outputs(_FACTS, main="spills"))
+        spill_files.append(spilled.spills)
+        facts.append(spilled[_FACTS])
+    every_shard = pipeline | "EveryShard" >> beam.Create(
+        [((split, shard), None) for split in splits for shard in range(num_shards[split])])
+    _ = ((*spill_files, every_shard)
+         | "FlattenShards" >> beam.Flatten()
+         | "GroupByShard" >> beam.GroupByKey()
+         | "WriteShard" >> beam.Map(_write_shard, directory=output_dir, num_shards=num_shards))
+    _ = ((*facts, pipeline | "NoFacts" >> beam.Create([(split, None) for split in splits]))
+         | "FlattenFacts" >> beam.Flatten()
+         | "Totals" >> beam.CombinePerKey(_SplitTotalsFn())
+         | "WriteFacts" >> beam.Map(_write_facts, facts_dir=facts_dir, class_names=class_names))
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+    if not tf.io.gfile.exists(path):
+        raise BadInputError(f"{path} does not exist: the {what} artifact is incomplete")
+    with tf.io.gfile.GFile(path, "rb") as file:
+        return file.read()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with tf.io.gfile.GFile(path, "wb") as file:
+        file.write(data)
+
+
+def _examples_in_split(ingest_totals: Mapping[str, Any], split: str) -> int:
+    """The number of examples the VOC ExampleGen wrote for a split (report totals.json)."""
+    try:
+        return int(ingest_totals["per_split"][split]["examples_out"])
+    except (KeyError, TypeError, ValueError):
+        raise BadInputError(
+            f"the IngestReport's {TOTALS_FILE} has no per_split.{split}.examples_out count, "
+            "which the automatic shard count needs; give the number of shards instead "
+            "(num_shards / --shards N)") from None
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Writes the OD API export into the artifact, publishes it, records it in MLMD."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        options = ExportOptions(
+            publish_dir=exec_properties.get("publish_dir") or "",
+            num_shards=int(exec_properties["num_shards"]),
+            resample=exec_properties["resample"],
+            rfs_rounding=exec_properties["rfs_rounding"],
+            seed=int(exec_properties["seed"]))
+        options.validate()
+
+        examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        export = artifact_utils.get_single_instance(output_dict["export"])
+        class_weights_uri = artifact_utils.get_single_uri(input_dict["class_weights"])
+        weights_document = load_class_weights(class_weights_uri)
+        class_names = [entry["name"] for entry in weights_document["classes"]]
+        repeat_factors = {entry["name"]: float(entry["repeat_factor"])
+                          for entry in weights_document["classes"]}
+        training_split = weights_document.get("split") or "train"
+        resample = options.resample == resampling.RFS
+        if resample and training_split not in splits:
+            raise BadInputError(
+                f"resample=rfs repeats the images of the split the weights were computed on, "
+                f"{training_split!r}, but the examples have only {', '.join(splits)}")
+        report_uri = artifact_utils.get_single_uri(input_dict["report"])
+        ingest_totals = json.loads(_read_bytes(os.path.join(report_uri, TOTALS_FILE),
+                                               "IngestReport"))
+
+        num_shards = {split: options.num_shards or sharding.automatic_num_shards(
+                          _examples_in_split(ingest_totals, split))
+                      for split in splits}
+        work_dir = os.path.join(self._get_tmp_dir(), "od_export")
+        spill_dir, facts_dir = os.path.join(work_dir, "spill"), os.path.join(work_dir, "facts")
+        for directory in (spill_dir, facts_dir, export.uri):
+            tf.io.gfile.makedirs(directory)
+        with self._make_beam_pipeline() as pipeline:
+            _ = pipeline | "ExportSplits" >> _ExportSplits(
+                input_patterns={
+                    split: io_utils.all_files_pattern(
+                        artifact_utils.get_split_uri([examples], split))
+                    for split in splits},
+                num_shards=num_shards,
+                output_dir=export.uri,
+                spill_dir=spill_dir,
+                facts_dir=facts_dir,
+                class_names=class_names,
+                class_repeat_factors=repeat_factors,
+                resampled_split=training_split if resample else None,
+                options=options)
+        split_totals = {
+            split: json.loads(_read_bytes(os.path.join(facts_dir, f"{split}.json"), "export"))
+            for split in splits}
+        tf.io.gfile.rmtree(work_dir)
+
+        label_map_uri = artifact_utils.get_single_uri(input_dict["label_map"])
+        _write_bytes(os.path.join(export.uri, LABEL_MAP_FILE),
+                     _read_bytes(os.path.join(label_map_uri, LABEL_MAP_FILE), "LabelMap"))
+        _write_bytes(os.path.join(export.uri, CLASS_WEIGHTS_FILE),
+                     _read_bytes(os.path.join(class_weights_uri, CLASS_WEIGHTS_FILE),
+                                 "ClassWeights"))
+        _write_bytes(os.path.join(export.uri, REJECTED_FILE),
+                     _read_bytes(os.path.join(report_uri, REJECTED_FILE), "IngestReport"))
+        document = summary.summary_document(
+            split_totals, num_shards, training_split,
+            resample={"mode": options.resample, "rounding": options.rfs_rounding,
+                      "seed": options.seed, "split": training_split if resample else None},
+            weights={"method": weights_document.get("method"),
+                     "parameters": weights_document.get("parameters"),
+                     "split": weights_document.get("split")},
+            ingest_totals=ingest_totals)
+        _write_bytes(os.path.join(export.uri, SUMMARY_FILE),
+                     (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
+                      + "\n").encode("utf-8"))
+        _write_bytes(os.path.join(export.uri, INPUT_READER_FILE),
+                     input_reader_config(options.publish_dir or export.uri, num_shards,
+                                         training_split).encode("utf-8"))
+
+        file_hashes = files_sha256(export.uri)
+        export.set_json_value_custom_property("file_sha256", file_hashes)
+        export.set_json_value_custom_property(
+            "num_examples", {split: split_totals[split]["records"] for split in splits})
+        export.set_json_value_custom_property(
+            "num_images", {split: split_totals[split]["images"] for split in splits})
+        export.set_json_value_custom_property("num_shards", num_shards)
+        export.set_string_custom_property("split_names", json.dumps(sorted(splits)))
+        export.set_string_custom_property("resample", options.resample)
+        export.set_string_custom_property("rfs_rounding", options.rfs_rounding)
+        export.set_int_custom_property("seed", options.seed)
+        if options.publish_dir:
+            published = publish_export(export.uri, options.publish_dir)
+            if published != file_hashes:
+                raise BadInputError(
+                    f"the copy in {options.publish_dir} differs from {export.uri} after "
+                    "publishing; check the destination's storage and run again")
+            export.set_int_custom_property("pushed", 1)
+            export.set_string_custom_property("pushed_destination", options.publish_dir)
+        else:
+            export.set_int_custom_property("pushed", 0)

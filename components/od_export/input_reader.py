@@ -1,0 +1,48 @@
+"""input_reader.config: the OD API input reader blocks for the exported files."""
+
+import os
+from typing import Mapping
+
+from odweights.components.od_export.sharding import shard_pattern
+from odweights.label_map import LABEL_MAP_FILE
+
+INPUT_READER_FILE = "input_reader.config"
+
+
+def _quoted(path: str) -> str:
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _reader_block(name: str, directory: str, split: str, num_shards: int,
+                  evaluation: bool) -> str:
+    lines = [f"{name} {{",
+             f"  label_map_path: {_quoted(os.path.join(directory, LABEL_MAP_FILE))}"]
+    if evaluation:
+        lines += ["  shuffle: false", "  num_epochs: 1"]
+    lines += ["  tf_record_input_reader {",
+              f"    input_path: {_quoted(os.path.join(directory, shard_pattern(split, num_shards)))}",
+              "  }",
+              "}"]
+    return "\n".join(lines)
+
+
+def input_reader_config(directory: str, num_shards: Mapping[str, int],
+                        training_split: str) -> str:
+    """train_input_reader for the training split, one eval_input_reader per other split.
+
+    `directory` is where the OD API will read the files (the published
+    destination), so the text holds absolute paths.
+    """
+    blocks = ["# OD API input readers for this export (written by odweights OdExport).",
+              "# Paste them into your pipeline.config in place of its own",
+              "# train_input_reader / eval_input_reader blocks. Box weights are in",
+              "# image/object/weight; the OD API reads them as groundtruth_weights."]
+    if training_split in num_shards:
+        blocks.append(_reader_block("train_input_reader", directory, training_split,
+                                    num_shards[training_split], evaluation=False))
+    for split in sorted(num_shards):
+        if split != training_split:
+            blocks.append(f"# split {split!r}")
+            blocks.append(_reader_block("eval_input_reader", directory, split,
+                                        num_shards[split], evaluation=True))
+    return "\n".join(blocks) + "\n"
