@@ -39,7 +39,7 @@ run: $(SAMPLE_DIR)/.complete
 	$(BIN)/odweights run --voc-dir $(SAMPLE_DIR)/VOCdevkit --output-dir $(RUN_DIR)
 
 test: $(PROJECT_STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(PROJECT_STAMP)
 	$(BIN)/python benchmarks/run.py

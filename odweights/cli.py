@@ -1,6 +1,7 @@
 """The `odweights` command line."""
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -20,14 +21,236 @@ def _add_sample_data(subparsers) -> None:
                         help="number of images (default: 300)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="random seed (default: 0)")
+    parser.add_argument("--classes", type=int, default=10, metavar="K",
+                        help="number of classes, 8 to 60 (default: 10)")
+    parser.add_argument("--layout", choices=("vocdevkit", "flat"), default="vocdevkit",
+                        help="vocdevkit: DIR/VOCdevkit/VOC2007/...; flat: XML files and "
+                        "images side by side in DIR, no split files (default: vocdevkit)")
     parser.set_defaults(handler=_sample_data)
 
 
 def _sample_data(args) -> int:
     from odweights import sample_data
-    summary = sample_data.write_dataset(args.dir, num_images=args.images, seed=args.seed)
+    summary = sample_data.write_dataset(args.dir, num_images=args.images, seed=args.seed,
+                                        num_classes=args.classes, layout=args.layout)
     print(summary.describe())
     return errors.EXIT_OK
+
+
+def _add_pipeline_options(parser, output_dir: bool) -> None:
+    """The options of `run` (output_dir=True) and `compile-kubeflow`: one pipeline, one set."""
+    from odweights.components.od_export import resampling
+    from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+    from odweights.components.weight_gen import weighting
+    from odweights.pipelines import options
+
+    data = parser.add_argument_group("input")
+    data.add_argument("--voc-dir", required=True, metavar="DIR",
+                      help="a VOCdevkit folder (VOC2007/, VOC2012/ ...), one year folder, or "
+                      "a flat folder of XML files and their images")
+    if output_dir:
+        data.add_argument("--output-dir", required=True, metavar="OUT",
+                          help="OUT/export: the OD API files; OUT/metadata.sqlite: ML Metadata "
+                          "(TFX's cache: run again into the same OUT to reuse results); "
+                          "OUT/pipeline: artifacts; OUT/run.log: the full log")
+    data.add_argument("--label-map", metavar="FILE",
+                      help="a label_map.pbtxt fixing class names and ids (objects of other "
+                      "classes are rejected as unknown_class); default: ids 1..K over the "
+                      "sorted class names found")
+    data.add_argument("--splits", default=",".join(options.DEFAULT_SPLITS),
+                      metavar="A,B",
+                      help="VOCdevkit: the ImageSets/Main/<split>.txt files to read; flat "
+                      "folder: the splits to hash images into (8:2 for two) (default: "
+                      "%(default)s)")
+
+    ingest = parser.add_argument_group("ingest (VOC ExampleGen)")
+    ingest.add_argument("--strict", action="store_true",
+                        help="fail on the first rejected image or object")
+    ingest.add_argument("--max-rejected-fraction", type=float,
+                        default=options.DEFAULT_MAX_REJECTED_FRACTION, metavar="F",
+                        help="fail when more than this fraction of images or objects is "
+                        "rejected (default: %(default)s)")
+    ingest.add_argument("--clip-tolerance", type=float, metavar="X",
+                        help="clip boxes outside the image by at most X (fraction of the "
+                        "width/height) instead of rejecting them (default: 0.01)")
+    ingest.add_argument("--drop-difficult", action="store_true",
+                        help="drop objects marked difficult (default: keep them, flagged)")
+    ingest.add_argument("--exif-policy", choices=EXIF_POLICIES, metavar="POLICY",
+                        help="JPEGs with an EXIF orientation other than 1: fix (re-encode "
+                        "upright, the default), reject, or flag (keep the bytes; boxes may "
+                        "then not fit the pixels)")
+    ingest.add_argument("--reencode-unsupported", action="store_true",
+                        help="re-encode GIF/BMP/TIFF/WebP images to PNG instead of "
+                        "rejecting them")
+
+    weights = parser.add_argument_group("class weights (WeightGen)")
+    weights.add_argument("--method", default=weighting.DEFAULT_METHOD,
+                         choices=weighting.METHODS, metavar="NAME",
+                         help=f"one of: {', '.join(weighting.METHODS)} (default: %(default)s)")
+    weights.add_argument("--beta", type=float, default=weighting.DEFAULT_BETA, metavar="B",
+                         help="effective_number's beta in [0, 1) (default: %(default)s)")
+    weights.add_argument("--rfs-threshold", type=float,
+                         default=weighting.DEFAULT_RFS_THRESHOLD, metavar="T",
+                         help="repeat-factor threshold t in (0, 1]: r_c = max(1, "
+                         "sqrt(t / f_c)) (default: %(default)s)")
+    weights.add_argument("--min-weight", type=float, metavar="W",
+                         help="floor of the final weights, in (0, 1]")
+    weights.add_argument("--class-weights", default="", metavar="NAME=W,...",
+                         help="manual weights (method manual) or overrides of computed "
+                         "final weights, e.g. top=1.0,dress=0.1")
+    weights.add_argument("--default-weight", type=float, metavar="W",
+                         help="method manual: the weight of classes not in --class-weights")
+
+    export = parser.add_argument_group("export (OdExport)")
+    export.add_argument("--shards", type=int, default=options.ExportOptions.num_shards,
+                        metavar="N",
+                        help="TFRecord shards per split; 0: one per started 1,000 images of the "
+                        "split (default: %(default)s)")
+    export.add_argument("--resample", choices=resampling.RESAMPLE_MODES,
+                        default=options.ExportOptions.resample,
+                        help="rfs: write each training image as many times as its repeat "
+                        "factor, for trainers that read no box weights (default: "
+                        "%(default)s)")
+    export.add_argument("--rfs-rounding", choices=resampling.ROUNDING_MODES,
+                        default=options.ExportOptions.rfs_rounding,
+                        help="with --resample rfs: stochastic (seeded, as detectron2) or "
+                        "ceil (always round up, as mmdetection) (default: %(default)s)")
+    export.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the stochastic rounding (default: %(default)s)")
+
+    beam = parser.add_argument_group("orchestration")
+    if output_dir:
+        beam.add_argument("--orchestrator", choices=("local", "beam"), default="local",
+                          help="local: TFX's LocalDagRunner; beam: TFX's BeamDagRunner, which "
+                          "runs the components themselves as a Beam pipeline (default: "
+                          "%(default)s)")
+    beam.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
+                      metavar="--NAME=VALUE",
+                      help="passed to every Beam-based component (repeat it), e.g. "
+                      "--beam-arg --runner=DataflowRunner (or --beam-arg=--runner=...). "
+                      "Default: the DirectRunner in this process")
+
+
+def _pipeline_options(args):
+    """A validated PipelineOptions from the parsed flags; the label map file's text is read."""
+    from odweights.pipelines import options
+
+    label_map_text = None
+    if args.label_map is not None:
+        try:
+            with open(args.label_map, encoding="utf-8") as file:
+                label_map_text = file.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise errors.InvalidOptionsError(
+                f"--label-map {args.label_map}: cannot read it ({error}); give the path of "
+                "a label_map.pbtxt (StringIntLabelMap text format)") from None
+    local = "://" not in args.voc_dir
+    if local and not os.path.isdir(args.voc_dir):
+        raise errors.InvalidOptionsError(
+            f"--voc-dir {args.voc_dir}: no such folder; give the VOCdevkit folder, a year "
+            "folder (with Annotations/, JPEGImages/, ImageSets/Main/) or a folder of XML files")
+    pipeline_options = options.PipelineOptions(
+        # Absolute, so that the recorded input (and TFX's cache) does not depend on the cwd.
+        voc_dir=os.path.abspath(args.voc_dir) if local else args.voc_dir,
+        splits=options.parse_splits(args.splits),
+        label_map_text=label_map_text,
+        strict=args.strict,
+        max_rejected_fraction=args.max_rejected_fraction,
+        clip_tolerance=args.clip_tolerance,
+        drop_difficult=args.drop_difficult,
+        exif_policy=args.exif_policy,
+        reencode_unsupported=args.reencode_unsupported,
+        method=args.method,
+        beta=args.beta,
+        rfs_threshold=args.rfs_threshold,
+        min_weight=args.min_weight,
+        class_weights=options.parse_class_weights(args.class_weights),
+        default_weight=args.default_weight,
+        num_shards=args.shards,
+        resample=args.resample,
+        rfs_rounding=args.rfs_rounding,
+        seed=args.seed,
+        beam_args=tuple(args.beam_args))
+    pipeline_options.validate()
+    return pipeline_options
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up messages (CUDA plugins on a machine without a GPU) are
+    noise on the console; failures still surface as Python exceptions."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _add_run(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the pipeline on this machine",
+        description="Runs VOC ExampleGen -> StatisticsGen -> OdApiSchemaGen -> "
+        "ExampleValidator -> WeightGen -> WeightedTransform -> OdExport with ML Metadata "
+        "in OUT/metadata.sqlite and writes the OD API files to OUT/export. Running again "
+        "into the same OUT reuses every result whose inputs and options did not change. "
+        "Exit codes: 0 success, 1 internal failure, 2 invalid options, 3 bad input "
+        "(more rejected than --max-rejected-fraction allows, --strict, or data anomalies).")
+    _add_pipeline_options(parser, output_dir=True)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args) -> int:
+    pipeline_options = _pipeline_options(args)
+    _quiet_tensorflow()
+    from odweights.pipelines import local_runner
+    local_runner.run(pipeline_options, args.output_dir, args.orchestrator)
+    return errors.EXIT_OK
+
+
+def _add_compile_kubeflow(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compile-kubeflow",
+        help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines",
+        description="Compiles the same pipeline as `run` with TFX's KubeflowV2DagRunner "
+        "into a pipeline JSON to submit to Kubeflow Pipelines v2 or Vertex AI Pipelines. "
+        "--voc-dir and --label-map are read now; give paths the cluster can read "
+        "(e.g. gs://...).")
+    parser.add_argument("--output", required=True, metavar="FILE",
+                        help="the pipeline JSON to write")
+    parser.add_argument("--image", required=True, metavar="IMAGE",
+                        help="the component image (see kubeflow/Dockerfile)")
+    parser.add_argument("--pipeline-root", required=True, metavar="ROOT",
+                        help="where the components write their artifacts (e.g. gs://bucket/root)")
+    _add_pipeline_options(parser, output_dir=False)
+    parser.set_defaults(handler=_compile_kubeflow)
+
+
+def _compile_kubeflow(args) -> int:
+    pipeline_options = _pipeline_options(args)
+    _quiet_tensorflow()
+    from odweights.pipelines.kubeflow_v2_runner import compile_pipeline
+    compile_pipeline(pipeline_options, args.output, args.image, args.pipeline_root)
+    return errors.EXIT_OK
+
+
+def _add_audit(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="trace an exported file back to the VOC input through ML Metadata",
+        description="Prints the lineage of an exported TFRecord file (or export folder): "
+        "every artifact and execution from the export back to the VOC input.")
+    parser.add_argument("path", metavar="PATH",
+                        help="an exported TFRecord file or the export folder")
+    parser.add_argument("--metadata", required=True, metavar="FILE",
+                        help="the ML Metadata SQLite file (OUT/metadata.sqlite)")
+    parser.add_argument("--json", action="store_true", dest="as_json",
+                        help="print a machine-readable JSON document")
+    parser.add_argument("--verify", action="store_true",
+                        help="recompute the sha256 of the exported files and the input "
+                        "fingerprint; exit non-zero if anything changed since the run")
+    parser.set_defaults(handler=_audit)
+
+
+def _audit(args) -> int:
+    _quiet_tensorflow()
+    from odweights.audit import run_audit
+    return run_audit(args.path, args.metadata, as_json=args.as_json, verify=args.verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,12 +262,29 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"odweights {odweights.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_sample_data(subparsers)
+    _add_run(subparsers)
+    _add_compile_kubeflow(subparsers)
+    _add_audit(subparsers)
     return parser
+
+
+def _join_beam_args(argv: List[str]) -> List[str]:
+    """`--beam-arg --runner=X` -> `--beam-arg=--runner=X`: argparse would read the
+    value, which starts with '--', as an option of its own."""
+    joined: List[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg == "--beam-arg":
+            value = next(values, None)
+            joined.append(arg if value is None else f"--beam-arg={value}")
+        else:
+            joined.append(arg)
+    return joined
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_beam_args(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.handler(args)
     except errors.OdWeightsError as error:

@@ -1,0 +1,137 @@
+"""`odweights run`: the pipeline on this machine, on TFX's LocalDagRunner or BeamDagRunner.
+
+Layout of the output folder OUT:
+  OUT/metadata.sqlite   ML Metadata (SQLite), kept across runs: TFX's cache
+  OUT/pipeline/         the pipeline root (every component's artifacts)
+  OUT/export/           the OD API files of the latest run
+  OUT/run.log           everything TFX, Beam and TensorFlow logged in the latest run
+
+The runner only chooses the orchestrator; the pipeline comes from
+pipeline.create_pipeline. tfx.v1 exposes LocalDagRunner only, so the
+BeamDagRunner is imported from tfx.orchestration.beam.beam_dag_runner.
+TFX, TensorFlow and Beam are imported inside `run`, once the log file
+captures what they log and warn while they load.
+"""
+
+import os
+import re
+import sys
+import time
+from typing import Optional, TextIO
+
+from odweights import errors
+from odweights.pipelines import progress
+from odweights.pipelines.options import PipelineOptions
+
+ORCHESTRATOR_LOCAL = "local"
+ORCHESTRATOR_BEAM = "beam"
+ORCHESTRATORS = (ORCHESTRATOR_LOCAL, ORCHESTRATOR_BEAM)
+
+METADATA_FILE = "metadata.sqlite"
+PIPELINE_DIR = "pipeline"
+EXPORT_DIR = "export"
+LOG_FILE = "run.log"
+SUMMARY_FILE = "summary.json"
+
+# Beam appends the failing step to an exception's message; users need the message only.
+_BEAM_STEP_ANNOTATION = re.compile(r" \[while running '[^']*'\]")
+# A multi-process or remote Beam worker returns the error as text.
+_REMOTE_ERROR = re.compile(
+    r"odweights\.errors\.(BadInputError|InvalidOptionsError): (.+?)(?: \[while running|\n|$)")
+
+
+def _orchestrator(name: str):
+    if name == ORCHESTRATOR_LOCAL:
+        from tfx import v1 as tfx
+        return tfx.orchestration.LocalDagRunner()
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+    return BeamDagRunner()
+
+
+def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRATOR_LOCAL,
+        stream: Optional[TextIO] = None):
+    """Runs the pipeline into `output_dir`, printing progress and a summary to `stream`.
+
+    Returns the run's run_summary.RunRecord. Raises OdWeightsError (exit code
+    by its class) for anything that stops the run.
+    """
+    stream = stream or sys.stdout
+    options.validate()
+    if orchestrator not in ORCHESTRATORS:
+        raise errors.InvalidOptionsError(
+            f"orchestrator {orchestrator!r}: choose one of {', '.join(ORCHESTRATORS)}")
+    output_dir = os.path.abspath(output_dir)
+    metadata_path = os.path.join(output_dir, METADATA_FILE)
+    export_dir = os.path.join(output_dir, EXPORT_DIR)
+    log_file = os.path.join(output_dir, LOG_FILE)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise errors.InvalidOptionsError(
+            f"cannot create the output folder {output_dir} ({error.strerror}); "
+            "choose a writable --output-dir") from None
+
+    started_ms = int(time.time() * 1000)
+    stream.write(f"odweights: running pipeline {options.pipeline_name!r} on {orchestrator} "
+                 f"({' '.join(options.beam_pipeline_args) or 'Beam DirectRunner, in process'})"
+                 f"\n  input  {options.voc_dir}\n  output {output_dir}\n  log    {log_file}\n")
+    stream.flush()
+    with progress.capture_logs(log_file):
+        loading = time.monotonic()
+        from tfx import v1 as tfx
+        from odweights.pipelines.pipeline import COMPONENT_IDS, create_pipeline
+        started = time.monotonic()
+        pipeline = create_pipeline(
+            pipeline_root=os.path.join(output_dir, PIPELINE_DIR),
+            export_dir=export_dir,
+            metadata_connection_config=(
+                tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
+            **options.factory_arguments())
+        handler = progress.ProgressHandler(COMPONENT_IDS, stream)
+        with handler.watching():
+            try:
+                _orchestrator(orchestrator).run(pipeline)
+            except Exception as error:  # every failure becomes an OdWeightsError
+                handler.failed()
+                raise user_error(error, log_file) from error
+        record, report = _finish(options, metadata_path, export_dir, log_file, started_ms,
+                                 COMPONENT_IDS)
+    stream.write("\n" + report + f"Finished in {time.monotonic() - started:.1f} s "
+                 f"(+ {started - loading:.1f} s loading TFX)\n")
+    stream.flush()
+    return record
+
+
+def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_file: str,
+            started_ms: int, component_ids):
+    """Publishes a cached export; returns the run's RunRecord and its summary text."""
+    from odweights.components.od_export.publish import publish_export
+    from odweights.components.weight_gen.class_weights_io import load_class_weights
+    from odweights.pipelines import run_summary
+
+    record = run_summary.read_run(metadata_path, options.pipeline_name, component_ids,
+                                  since_ms=started_ms)
+    export = record.execution("OdExport")
+    export_uri = export.output_uri("export")
+    if not export.ran:
+        # A cached OdExport did not publish in this run: OUT/export must still be this run's.
+        publish_export(export_uri, export_dir)
+    summary = run_summary.read_json(os.path.join(export_uri, SUMMARY_FILE))
+    class_weights = load_class_weights(record.execution("WeightGen").output_uri("class_weights"))
+    return record, run_summary.format_summary(record, export_dir, summary, class_weights,
+                                              metadata_path, log_file)
+
+
+def user_error(error: Exception, log_file: str) -> errors.OdWeightsError:
+    """The OdWeightsError to report for an exception that stopped the run."""
+    if isinstance(error, errors.OdWeightsError):
+        message = _BEAM_STEP_ANNOTATION.sub("", str(error))
+        return type(error)(f"{message}\n(details: {log_file})")
+    remote = _REMOTE_ERROR.search(str(error))
+    if remote:
+        error_class = getattr(errors, remote.group(1))
+        return error_class(f"{remote.group(2)}\n(details: {log_file})")
+    message = _BEAM_STEP_ANNOTATION.sub("", f"{type(error).__name__}: {error}")
+    return errors.OdWeightsError(
+        f"internal failure: {message}\nThe full log is in {log_file}. If the input and "
+        "options look right, please report this with that log.")

@@ -1,0 +1,168 @@
+"""What a user chooses for one pipeline: input, ingest, weighting and export options.
+
+`odweights run` and `odweights compile-kubeflow` build a PipelineOptions from
+their flags, validate it before anything heavy is imported (a bad option is
+exit code 2 within a second, not after minutes of pipeline), and hand
+`factory_arguments()` to `create_pipeline`. Where a component already
+validates its own options (WeightGen's WeightOptions), that check is reused.
+"""
+
+import dataclasses
+import math
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from odweights.components.od_export.options import ExportOptions
+from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+from odweights.components.weight_gen import weighting
+from odweights.errors import InvalidOptionsError
+from odweights.label_map import parse_label_map
+
+PIPELINE_NAME = "odweights"
+
+# The DirectRunner in one process with one worker. These are Beam's own
+# defaults, so the constant is empty on purpose: any non-empty
+# beam_pipeline_args make every TFX Beam executor repackage the installed TFX
+# as an sdist to stage it for remote workers (tfx.utils.dependency_utils,
+# about 8 s per executor here), which the in-process DirectRunner never uses.
+# With image bytes inside the elements, multi-processing was the slower mode
+# in the benchmarks of issue 6.
+DEFAULT_BEAM_PIPELINE_ARGS: Tuple[str, ...] = ()
+
+DEFAULT_SPLITS = ("train", "val")
+DEFAULT_MAX_REJECTED_FRACTION = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineOptions:
+    """Every option of one pipeline; `validate()` raises InvalidOptionsError."""
+
+    voc_dir: str
+    splits: Tuple[str, ...] = DEFAULT_SPLITS
+    label_map_text: Optional[str] = None
+    # Ingest (VOC ExampleGen). None: the component's default.
+    strict: bool = False
+    max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION
+    clip_tolerance: Optional[float] = None
+    drop_difficult: bool = False
+    exif_policy: Optional[str] = None
+    reencode_unsupported: bool = False
+    # Weighting (WeightGen).
+    method: str = weighting.DEFAULT_METHOD
+    beta: float = weighting.DEFAULT_BETA
+    rfs_threshold: float = weighting.DEFAULT_RFS_THRESHOLD
+    min_weight: Optional[float] = None
+    class_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    default_weight: Optional[float] = None
+    # Export (OdExport); num_shards 0: one shard per started 1,000 images of a split.
+    num_shards: int = ExportOptions.num_shards
+    resample: str = ExportOptions.resample
+    rfs_rounding: str = ExportOptions.rfs_rounding
+    seed: int = ExportOptions.seed
+    # Appended to DEFAULT_BEAM_PIPELINE_ARGS for every Beam-based component.
+    beam_args: Tuple[str, ...] = ()
+    pipeline_name: str = PIPELINE_NAME
+
+    @property
+    def weights_split(self) -> str:
+        """The split whose statistics give the class counts: `train` if chosen, else the first."""
+        return "train" if "train" in self.splits else self.splits[0]
+
+    @property
+    def beam_pipeline_args(self) -> Tuple[str, ...]:
+        return DEFAULT_BEAM_PIPELINE_ARGS + tuple(self.beam_args)
+
+    def validate(self) -> None:
+        """Checks what can be checked without reading the dataset."""
+        if not self.voc_dir:
+            raise InvalidOptionsError("give the dataset folder with --voc-dir")
+        if not self.splits or any(not name for name in self.splits):
+            raise InvalidOptionsError(
+                f"splits {list(self.splits)}: give split names separated by commas, "
+                "e.g. --splits train,val")
+        if self.label_map_text is not None:
+            parse_label_map(self.label_map_text)
+        if not _is_fraction(self.max_rejected_fraction):
+            raise InvalidOptionsError(
+                f"max rejected fraction must be a number in [0, 1] (0.01 allows 1% of images "
+                f"and objects to be rejected), got {self.max_rejected_fraction!r}")
+        if self.clip_tolerance is not None and not (
+                _is_number(self.clip_tolerance) and 0.0 <= self.clip_tolerance < 1.0):
+            raise InvalidOptionsError(
+                f"clip tolerance must be a number in [0, 1) (a fraction of the image's "
+                f"width/height), got {self.clip_tolerance!r}")
+        if self.exif_policy is not None and self.exif_policy not in EXIF_POLICIES:
+            raise InvalidOptionsError(
+                f"EXIF policy {self.exif_policy!r}: choose one of {', '.join(EXIF_POLICIES)}")
+        weighting.WeightOptions(
+            method=self.method, beta=self.beta, rfs_threshold=self.rfs_threshold,
+            min_weight=self.min_weight, class_weights=dict(self.class_weights),
+            default_weight=self.default_weight)
+        ExportOptions(num_shards=self.num_shards, resample=self.resample,
+                      rfs_rounding=self.rfs_rounding, seed=self.seed).validate()
+        bad_beam_args = [arg for arg in self.beam_args if not arg.startswith("--")]
+        if bad_beam_args:
+            raise InvalidOptionsError(
+                f"Beam arguments must look like --name=value, got {bad_beam_args}; write "
+                "each as --beam-arg=--runner=DataflowRunner")
+
+    def factory_arguments(self) -> Dict[str, Any]:
+        """Keyword arguments of `create_pipeline` (all but root, export dir and metadata)."""
+        return dict(
+            pipeline_name=self.pipeline_name,
+            voc_dir=self.voc_dir,
+            splits=tuple(self.splits),
+            label_map_text=self.label_map_text,
+            strict=self.strict,
+            max_rejected_fraction=self.max_rejected_fraction,
+            clip_tolerance=self.clip_tolerance,
+            drop_difficult=self.drop_difficult,
+            exif_policy=self.exif_policy,
+            reencode_unsupported=self.reencode_unsupported,
+            method=self.method,
+            beta=self.beta,
+            rfs_threshold=self.rfs_threshold,
+            min_weight=self.min_weight,
+            class_weights=dict(self.class_weights),
+            default_weight=self.default_weight,
+            weights_split=self.weights_split,
+            num_shards=self.num_shards,
+            resample=self.resample,
+            rfs_rounding=self.rfs_rounding,
+            seed=self.seed,
+            beam_pipeline_args=list(self.beam_pipeline_args),
+        )
+
+
+def parse_class_weights(text: str) -> Dict[str, float]:
+    """`top=1.0,dress=0.1` -> {'top': 1.0, 'dress': 0.1}."""
+    weights: Dict[str, float] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, equals, value = item.rpartition("=")
+        name = name.strip()
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not equals or not name or weight is None:
+            raise InvalidOptionsError(
+                f"class weights: {item!r} is not name=weight; write e.g. "
+                "--class-weights top=1.0,dress=0.1")
+        if name in weights:
+            raise InvalidOptionsError(f"class weights: class {name!r} is given twice")
+        weights[name] = weight
+    return weights
+
+
+def parse_splits(text: str) -> Tuple[str, ...]:
+    """`train,val` -> ('train', 'val')."""
+    return tuple(name.strip() for name in text.split(","))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_fraction(value) -> bool:
+    return _is_number(value) and 0.0 <= value <= 1.0

@@ -1,0 +1,67 @@
+"""PipelineOptions: parsing helpers, validation, and what reaches create_pipeline."""
+
+import inspect
+
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions as BeamOptions
+from apache_beam.options.pipeline_options import StandardOptions
+
+from odweights.errors import InvalidOptionsError
+from odweights.pipelines import options
+from odweights.pipelines.options import PipelineOptions
+
+
+def test_parse_class_weights():
+    assert options.parse_class_weights("top=1.0, dress=0.1") == {"top": 1.0, "dress": 0.1}
+    assert options.parse_class_weights("") == {}
+    assert options.parse_class_weights("a=b=0.5") == {"a=b": 0.5}
+    with pytest.raises(InvalidOptionsError, match="given twice"):
+        options.parse_class_weights("a=1,a=0.5")
+    with pytest.raises(InvalidOptionsError, match="not name=weight"):
+        options.parse_class_weights("a=heavy")
+
+
+def test_parse_splits():
+    assert options.parse_splits("train, val") == ("train", "val")
+
+
+def test_weights_split_is_train_if_chosen_else_the_first():
+    assert PipelineOptions(voc_dir="d").weights_split == "train"
+    assert PipelineOptions(voc_dir="d", splits=("val", "train")).weights_split == "train"
+    assert PipelineOptions(voc_dir="d", splits=("trainval", "test")).weights_split == "trainval"
+
+
+def test_defaults_are_valid_and_beam_defaults_mean_in_process_direct_runner():
+    PipelineOptions(voc_dir="d").validate()
+    beam = BeamOptions(list(options.DEFAULT_BEAM_PIPELINE_ARGS))
+    assert beam.view_as(StandardOptions).runner in (None, "DirectRunner")
+    assert beam.view_as(DirectOptions).direct_running_mode == "in_memory"
+    assert beam.view_as(DirectOptions).direct_num_workers == 1
+
+
+def test_user_beam_args_are_appended():
+    chosen = PipelineOptions(voc_dir="d", beam_args=("--runner=FlinkRunner",))
+    assert chosen.beam_pipeline_args[-1] == "--runner=FlinkRunner"
+    assert chosen.factory_arguments()["beam_pipeline_args"][-1] == "--runner=FlinkRunner"
+
+
+def test_factory_arguments_are_exactly_create_pipelines_parameters():
+    from odweights.pipelines.pipeline import create_pipeline
+    parameters = set(inspect.signature(create_pipeline).parameters)
+    given = set(PipelineOptions(voc_dir="d").factory_arguments())
+    assert given <= parameters
+    assert parameters - given == {"pipeline_root", "export_dir", "metadata_connection_config"}
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(label_map_text="item { name: 'a' id: 1 } item { name: 'a' id: 2 }"), "listed twice"),
+    (dict(exif_policy="rotate"), "EXIF policy 'rotate'"),
+    (dict(resample="lvis"), "resample \\(--resample\\) must be one of"),
+    (dict(rfs_rounding="floor"), "rfs_rounding must be one of"),
+    (dict(voc_dir=""), "--voc-dir"),
+])
+def test_validation_errors(changes, message):
+    values = dict(voc_dir="d")
+    values.update(changes)
+    with pytest.raises(InvalidOptionsError, match=message):
+        PipelineOptions(**values).validate()
