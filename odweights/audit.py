@@ -1,0 +1,468 @@
+"""`odweights audit`: the lineage of an export, read back from ML Metadata.
+
+From an exported TFRecord file or export folder, finds the OdApiExport
+artifact that produced it and walks ML Metadata's events back (artifact <-
+OUTPUT of execution <- INPUTs of that execution <- ...) to the VOC ExampleGen
+and its input folder. `--verify` re-hashes the exported files and recomputes
+the VOC input fingerprint, to tell whether anything changed since the run.
+
+The JSON document (`--json`) has these stable fields:
+  format: "odweights.audit/1"
+  path, metadata: the audited path and the ML Metadata file, as given
+  export_dir: the folder the path belongs to; export_artifact: its artifact id
+  executions: from the export back to the input, each with
+    id, component_id, type, state, pipeline, run_id, start_time, end_time
+    (ISO 8601 UTC), duration_seconds, tfx_version (that of its outputs),
+    properties (the execution properties), inputs and outputs ({key: [artifact
+    ids]}), reused_by ([{id, state, run_id}] of later runs served from cache)
+  artifacts: every input and output of those executions, each with
+    id, type, uri, state, create_time, properties, custom_properties,
+    produced_by (execution id)
+  input: the VOC input: execution, input_base, input_config, span, version,
+    input_fingerprint
+  verify (with --verify only): ok, files ([{file, status, recorded_sha256,
+    actual_sha256}], status ok|changed|missing|unrecorded_record|extra),
+    input ({status ok|changed|missing, recorded, actual})
+"""
+
+import datetime
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from google.protobuf import json_format
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from odweights.errors import BadInputError, InvalidOptionsError
+
+FORMAT = "odweights.audit/1"
+
+# Types and property names written by the components and by TFX. The type name
+# is artifact_types.OdApiExport.TYPE_NAME (a test checks it), written out so
+# that an audit without --verify does not load TFX and TensorFlow.
+EXPORT_TYPE_NAME = "odweights.OdApiExport"
+PUSHED_DESTINATION = "pushed_destination"
+FILE_SHA256 = "file_sha256"
+INPUT_BASE = "input_base"
+INPUT_CONFIG = "input_config"
+INPUT_FINGERPRINT = "input_fingerprint"
+TFX_VERSION = "tfx_version"
+_PIPELINE_CONTEXT = "pipeline"
+_RUN_CONTEXT = "pipeline_run"
+_NODE_CONTEXT = "node"
+
+_Event = metadata_store_pb2.Event
+_Execution = metadata_store_pb2.Execution
+
+
+def run_audit(path: str, metadata_path: str, as_json: bool = False,
+              verify: bool = False) -> int:
+    """Prints the lineage of the export at `path`; returns the exit code (0).
+
+    Raises:
+      InvalidOptionsError (exit 2): no metadata file, or no export in it that
+        `path` belongs to.
+      BadInputError (exit 3): with `verify`, after printing the report, when an
+        exported file or the VOC input changed since the run.
+    """
+    store = _open_store(metadata_path)
+    export_dir, export = _find_export(store, path, metadata_path)
+    document = _lineage_document(store, export)
+    document = dict(format=FORMAT, path=path, metadata=metadata_path,
+                    export_dir=export_dir, export_artifact=export.id, **document)
+    if verify:
+        document["verify"] = _verify(document, export_dir)
+    print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) if as_json
+          else format_text(document))
+    if verify and not document["verify"]["ok"]:
+        raise BadInputError(_verify_failure_message(document["verify"], export_dir))
+    return 0
+
+
+# --- Finding the export ---------------------------------------------------
+
+
+def _open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.isfile(metadata_path):
+        raise InvalidOptionsError(
+            f"no ML Metadata file at {metadata_path}: give the one of the run with "
+            "--metadata (`odweights run` writes OUTPUT_DIR/metadata.sqlite)")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    try:
+        return metadata_store.MetadataStore(config)
+    except RuntimeError:  # what ML Metadata raises for a database without its tables
+        raise InvalidOptionsError(
+            f"{metadata_path} is not an ML Metadata store (it lacks ML Metadata's "
+            "tables); give the metadata.sqlite of the run with --metadata") from None
+
+
+def _normalised(location: str) -> str:
+    if "://" in location:
+        return location.rstrip("/")
+    return os.path.realpath(location)
+
+
+def _find_export(store, path: str, metadata_path: str) -> Tuple[str, metadata_store_pb2.Artifact]:
+    """(export folder, latest OdApiExport artifact whose uri or destination it is)."""
+    if not os.path.exists(path):
+        raise InvalidOptionsError(
+            f"{path} does not exist: give an exported TFRecord file or the export "
+            "folder (OUTPUT_DIR/export)")
+    export_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    wanted = _normalised(export_dir)
+    exports = store.get_artifacts_by_type(EXPORT_TYPE_NAME)
+    matches = [artifact for artifact in exports
+               if wanted in {_normalised(location) for location in _export_locations(artifact)}]
+    if not matches:
+        # Published folders first: those are the ones users look for.
+        known = list(dict.fromkeys(
+            sorted({location for artifact in exports
+                    for location in _export_locations(artifact)[1:]})
+            + sorted(artifact.uri for artifact in exports)))
+        more = f" and {len(known) - 6} more" if len(known) > 6 else ""
+        hint = (f"exports recorded there: {', '.join(known[:6])}{more}" if known
+                else "it records no export at all")
+        raise InvalidOptionsError(
+            f"no export in {metadata_path} was written to {export_dir} ({hint}); "
+            "give a file or folder of a recorded export, or the metadata file of the "
+            "run that wrote this one")
+    export = max(matches, key=lambda artifact: (artifact.create_time_since_epoch, artifact.id))
+    if not os.path.isdir(path):
+        recorded = _custom_properties(export).get(FILE_SHA256) or {}
+        if os.path.basename(path) not in recorded:
+            raise InvalidOptionsError(
+                f"{path} is not one of the files of the export in {export_dir} "
+                f"(its files: {', '.join(sorted(recorded))})")
+    return export_dir, export
+
+
+def _export_locations(artifact) -> List[str]:
+    locations = [artifact.uri]
+    destination = artifact.custom_properties.get(PUSHED_DESTINATION)
+    if destination is not None and destination.string_value:
+        locations.append(destination.string_value)
+    return locations
+
+
+# --- Walking the lineage --------------------------------------------------
+
+
+def _lineage_document(store, export) -> Dict[str, Any]:
+    """Executions (export first) and artifacts of the chain from the export back."""
+    executions: Dict[int, _Execution] = {}
+    producers: Dict[int, int] = {}
+    reused_by: Dict[int, List[int]] = {}
+    events_of: Dict[int, List[_Event]] = {}
+    artifact_ids: List[int] = []
+    frontier = [export.id]
+    while frontier:
+        for artifact_id in frontier:
+            if artifact_id not in artifact_ids:
+                artifact_ids.append(artifact_id)
+        producer_ids = _producers(store, frontier, producers, reused_by)
+        new_ids = [i for i in dict.fromkeys(producer_ids) if i not in executions]
+        for execution in store.get_executions_by_id(new_ids):
+            executions[execution.id] = execution
+        next_frontier = []
+        for event in store.get_events_by_execution_ids(new_ids):
+            events_of.setdefault(event.execution_id, []).append(event)
+            if event.artifact_id not in artifact_ids and event.artifact_id not in next_frontier:
+                next_frontier.append(event.artifact_id)
+        frontier = next_frontier
+    # A producer always starts before its consumers: latest first is export first.
+    execution_order = sorted(executions, key=lambda i: (executions[i].create_time_since_epoch, i),
+                             reverse=True)
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)}
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    cached = {e.id: e for e in store.get_executions_by_id(
+        sorted({i for ids in reused_by.values() for i in ids}))}
+    execution_docs = [
+        _execution_doc(store, executions[i], events_of.get(i, []),
+                       [cached[c] for c in reused_by.get(i, [])], artifacts)
+        for i in execution_order]
+    artifact_docs = [_artifact_doc(artifacts[i], type_names, producers.get(i))
+                     for i in artifact_ids]
+    return dict(executions=execution_docs, artifacts=artifact_docs,
+                input=_input_doc(execution_docs, artifact_docs))
+
+
+def _producers(store, artifact_ids, producers, reused_by) -> List[int]:
+    """Ids of the executions that output `artifact_ids` (the one that ran, not a cache hit)."""
+    outputs: Dict[int, List[int]] = {}
+    for event in store.get_events_by_artifact_ids(artifact_ids):
+        if event.type in (_Event.OUTPUT, _Event.DECLARED_OUTPUT, _Event.INTERNAL_OUTPUT):
+            outputs.setdefault(event.artifact_id, []).append(event.execution_id)
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id(
+        sorted({i for ids in outputs.values() for i in ids}))}
+    result = []
+    for artifact_id, execution_ids in outputs.items():
+        execution_ids = sorted(set(execution_ids))
+        ran = [i for i in execution_ids if states.get(i) != _Execution.CACHED] or execution_ids
+        producers[artifact_id] = ran[0]
+        reused_by[ran[0]] = sorted(set(reused_by.get(ran[0], []))
+                                   | {i for i in execution_ids if i != ran[0]})
+        result.append(ran[0])
+    return result
+
+
+def _contexts(store, execution_id: int) -> Dict[str, str]:
+    return {context.type: context.name for context in store.get_contexts_by_execution(execution_id)
+            if context.type in (_PIPELINE_CONTEXT, _RUN_CONTEXT, _NODE_CONTEXT)}
+
+
+def _execution_doc(store, execution, events, reusing, artifacts) -> Dict[str, Any]:
+    contexts = _contexts(store, execution.id)
+    pipeline = contexts.get(_PIPELINE_CONTEXT, "")
+    node = contexts.get(_NODE_CONTEXT, "")
+    component_id = node[len(pipeline) + 1:] if pipeline and node.startswith(pipeline + ".") \
+        else (node or execution.type.rsplit(".", 1)[-1])
+    inputs: Dict[str, List[int]] = {}
+    outputs: Dict[str, List[int]] = {}
+    for event in sorted(events, key=lambda e: (_event_key(e), e.artifact_id)):
+        side = inputs if event.type in (_Event.INPUT, _Event.DECLARED_INPUT) else outputs
+        side.setdefault(_event_key(event), []).append(event.artifact_id)
+    versions = sorted({_value(artifacts[a].custom_properties[TFX_VERSION])
+                       for ids in outputs.values() for a in ids
+                       if a in artifacts and TFX_VERSION in artifacts[a].custom_properties})
+    start, end = execution.create_time_since_epoch, execution.last_update_time_since_epoch
+    return dict(
+        id=execution.id,
+        component_id=component_id,
+        type=execution.type,
+        state=_Execution.State.Name(execution.last_known_state),
+        pipeline=pipeline,
+        run_id=contexts.get(_RUN_CONTEXT, ""),
+        start_time=_iso_time(start),
+        end_time=_iso_time(end),
+        duration_seconds=round((end - start) / 1000.0, 3),
+        tfx_version=", ".join(versions),
+        properties=_decoded(execution.custom_properties, execution.properties),
+        inputs=inputs,
+        outputs=outputs,
+        reused_by=[dict(id=e.id, state=_Execution.State.Name(e.last_known_state),
+                        run_id=_contexts(store, e.id).get(_RUN_CONTEXT, ""))
+                   for e in reusing])
+
+
+def _event_key(event) -> str:
+    return next((step.key for step in event.path.steps if step.HasField("key")), "")
+
+
+def _artifact_doc(artifact, type_names, produced_by: Optional[int]) -> Dict[str, Any]:
+    return dict(
+        id=artifact.id,
+        type=artifact.type or type_names.get(artifact.type_id, ""),
+        uri=artifact.uri,
+        state=metadata_store_pb2.Artifact.State.Name(artifact.state),
+        create_time=_iso_time(artifact.create_time_since_epoch),
+        properties=_decoded(artifact.properties),
+        custom_properties=_custom_properties(artifact),
+        produced_by=produced_by)
+
+
+def _input_doc(executions, artifacts) -> Dict[str, Any]:
+    """The VOC input: the input_base of the execution that read files, not artifacts."""
+    readers = [e for e in executions if not e["inputs"] and INPUT_BASE in e["properties"]]
+    if not readers:
+        return {}
+    reader = readers[-1]
+    examples = next((a for a in artifacts if a["produced_by"] == reader["id"]
+                     and INPUT_FINGERPRINT in a["custom_properties"]), None)
+    recorded = examples["custom_properties"] if examples else reader["properties"]
+    return dict(
+        execution=reader["id"],
+        input_base=reader["properties"][INPUT_BASE],
+        input_config=reader["properties"].get(INPUT_CONFIG, ""),
+        span=recorded.get("span", reader["properties"].get("span")),
+        version=recorded.get("version", reader["properties"].get("version")),
+        input_fingerprint=recorded.get(INPUT_FINGERPRINT,
+                                       reader["properties"].get(INPUT_FINGERPRINT, "")))
+
+
+def _custom_properties(artifact) -> Dict[str, Any]:
+    return _decoded(artifact.custom_properties)
+
+
+def _decoded(*maps) -> Dict[str, Any]:
+    result: Dict[str, Any] = {}
+    for values in maps:
+        for key in sorted(values):
+            result[key] = _value(values[key])
+    return dict(sorted(result.items()))
+
+
+def _value(value: metadata_store_pb2.Value) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        decoded = _integral(json_format.MessageToDict(value.struct_value))
+        # TFX wraps JSON values that are not objects as {"__value__": ...}.
+        return decoded["__value__"] if set(decoded) == {"__value__"} else decoded
+    if kind == "proto_value":
+        return json_format.MessageToDict(value.proto_value)
+    return getattr(value, kind) if kind else None
+
+
+def _integral(value: Any) -> Any:
+    """Struct numbers are doubles; counts read better as the integers they were."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
+def _iso_time(milliseconds: int) -> str:
+    moment = datetime.datetime.fromtimestamp(milliseconds / 1000.0, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- Verification -----------------------------------------------------------
+
+
+def _verify(document: Dict[str, Any], export_dir: str) -> Dict[str, Any]:
+    from odweights.components.od_export.publish import export_files, file_sha256
+    from odweights.components.od_export.sharding import is_record_file
+
+    export = next(a for a in document["artifacts"] if a["id"] == document["export_artifact"])
+    recorded: Dict[str, str] = export["custom_properties"].get(FILE_SHA256) or {}
+    present = set(export_files(export_dir))
+    files = []
+    for name in sorted(set(recorded) | present):
+        expected = recorded.get(name)
+        if expected is None:
+            status = "unrecorded_record" if is_record_file(name) else "extra"
+            actual = file_sha256(os.path.join(export_dir, name))
+        elif name not in present:
+            status, actual = "missing", None
+        else:
+            actual = file_sha256(os.path.join(export_dir, name))
+            status = "ok" if actual == expected else "changed"
+        files.append(dict(file=name, status=status, recorded_sha256=expected,
+                          actual_sha256=actual))
+    input_check = _verify_input(document["input"])
+    ok = (all(f["status"] in ("ok", "extra") for f in files)
+          and input_check["status"] == "ok")
+    return dict(ok=ok, files=files, input=input_check)
+
+
+def _verify_input(input_doc: Dict[str, Any]) -> Dict[str, Any]:
+    from odweights.components.voc_example_gen.driver import compute_input_fingerprint
+
+    recorded = input_doc.get(INPUT_FINGERPRINT)
+    input_base = input_doc.get(INPUT_BASE)
+    if not input_base or ("://" not in input_base and not os.path.isdir(input_base)):
+        return dict(status="missing", recorded=recorded, actual=None)
+    actual = compute_input_fingerprint(input_base, input_doc[INPUT_CONFIG])
+    return dict(status="ok" if actual == recorded else "changed", recorded=recorded,
+                actual=actual)
+
+
+def _verify_failure_message(verification: Dict[str, Any], export_dir: str) -> str:
+    problems = [f"{f['file']} {f['status'].replace('_', ' ')}"
+                for f in verification["files"] if f["status"] not in ("ok", "extra")]
+    if verification["input"]["status"] != "ok":
+        problems.append(f"VOC input {verification['input']['status']}")
+    return (f"the export in {export_dir} does not match the run that wrote it: "
+            f"{'; '.join(problems)}. Restore the files, or run `odweights run` again to "
+            "write a new export (and audit that)")
+
+
+# --- Text report ------------------------------------------------------------
+
+
+_MAX_INLINE = 100
+
+
+def format_text(document: Dict[str, Any]) -> str:
+    artifacts = {a["id"]: a for a in document["artifacts"]}
+    executions = document["executions"]
+    step_of = {e["id"]: n for n, e in enumerate(executions, start=1)}
+    export = artifacts[document["export_artifact"]]
+    lines = [
+        f"Export {document['export_dir']}",
+        f"  artifact {export['id']} ({export['type']}), created {export['create_time']}, "
+        f"metadata {document['metadata']}",
+        "",
+        f"Lineage, from the export back to the VOC input ({len(executions)} executions, "
+        f"{len(artifacts)} artifacts):",
+    ]
+    for number, execution in enumerate(executions, start=1):
+        lines.append("")
+        lines.append(f"[{number}] {execution['component_id']}  execution {execution['id']}  "
+                     f"{execution['state']}  ({execution['type']})")
+        lines.append(f"    run {execution['run_id']} of pipeline {execution['pipeline']}, "
+                     f"{execution['start_time']} -> {execution['end_time']} "
+                     f"({execution['duration_seconds']:.1f} s), TFX {execution['tfx_version']}")
+        for reuse in execution["reused_by"]:
+            lines.append(f"    reused by execution {reuse['id']} ({reuse['state']}) "
+                         f"in run {reuse['run_id']}")
+        if execution["properties"]:
+            lines.append("    parameters:")
+            lines.extend(_property_lines(execution["properties"], "      "))
+        for key, ids in execution["inputs"].items():
+            for artifact_id in ids:
+                producer = artifacts[artifact_id]["produced_by"]
+                origin = f"from [{step_of[producer]}]" if producer in step_of else "no producer"
+                lines.append(f"    input  {key}: artifact {artifact_id} "
+                             f"({artifacts[artifact_id]['type']}, {origin})")
+        for key, ids in execution["outputs"].items():
+            for artifact_id in ids:
+                artifact = artifacts[artifact_id]
+                lines.append(f"    output {key}: artifact {artifact_id} ({artifact['type']})")
+                lines.append(f"      uri: {artifact['uri']}")
+                lines.extend(_property_lines(
+                    dict(artifact["properties"], **artifact["custom_properties"]), "      "))
+    if document["input"]:
+        source = document["input"]
+        lines += ["", f"VOC input: {source['input_base']}  "
+                  f"(read by [{step_of[source['execution']]}], span {source['span']}, "
+                  f"version {'-' if source['version'] is None else source['version']})",
+                  "  input_fingerprint:"]
+        lines.extend("    " + line for line in str(source["input_fingerprint"]).splitlines())
+    if "verify" in document:
+        lines += ["", *_verify_lines(document["verify"])]
+    return "\n".join(lines)
+
+
+def _property_lines(properties: Dict[str, Any], indent: str) -> List[str]:
+    """One line per property, long values cut; the recorded file hashes in full."""
+    lines = []
+    for key, value in properties.items():
+        if key == FILE_SHA256 and isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.extend(f"{indent}  {name}: {value[name]}" for name in sorted(value))
+        else:
+            lines.append(f"{indent}{key}: {_inline(value)}")
+    return lines
+
+
+def _inline(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                          ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_INLINE else text[:_MAX_INLINE] + " ... (see --json)"
+
+
+def _verify_lines(verification: Dict[str, Any]) -> List[str]:
+    lines = ["Verification (sha256 of the exported files, fingerprint of the VOC input):"]
+    for entry in verification["files"]:
+        detail = ""
+        if entry["status"] == "changed":
+            detail = f"  recorded {entry['recorded_sha256']}, now {entry['actual_sha256']}"
+        elif entry["status"] == "unrecorded_record":
+            detail = "  a record file that the run did not write"
+        elif entry["status"] == "extra":
+            detail = "  not part of the export (left alone)"
+        lines.append(f"  {entry['status'].upper():17} {entry['file']}{detail}")
+    source = verification["input"]
+    lines.append(f"  {source['status'].upper():17} VOC input fingerprint"
+                 + ("" if source["status"] == "ok" else
+                    f"  recorded {source['recorded']!r}, now {source['actual']!r}"))
+    lines.append("Verification " + ("passed: nothing changed since the run." if verification["ok"]
+                                    else "FAILED: see the lines above."))
+    return lines

@@ -1,0 +1,203 @@
+"""`odweights audit`: lineage from an export back to the VOC input, on one real run."""
+
+import json
+import os
+import re
+import sqlite3
+
+import pytest
+
+from odweights import audit, cli, sample_data
+from odweights.components import artifact_types
+from odweights.pipelines.pipeline import COMPONENT_IDS
+
+TRAIN_RECORD = "train.record-00000-of-00001"
+VAL_RECORD = "val.record-00000-of-00001"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """(VOC dir, output dir) of one `odweights run` on 20 generated images."""
+    folder = tmp_path_factory.mktemp("audit")
+    summary = sample_data.write_dataset(str(folder / "data"), num_images=20, seed=1)
+    voc_dir = os.path.dirname(summary.dataset_dir)  # the VOCdevkit folder
+    output_dir = str(folder / "out")
+    assert cli.main(["run", "--voc-dir", voc_dir, "--output-dir", output_dir]) == 0
+    return voc_dir, output_dir
+
+
+def _audit(capsys, *args):
+    capsys.readouterr()
+    exit_code = cli.main(["audit", *args])
+    captured = capsys.readouterr()
+    return exit_code, captured.out, captured.err
+
+
+def _metadata(output_dir):
+    return os.path.join(output_dir, "metadata.sqlite")
+
+
+def test_export_type_name_is_the_components_one():
+    assert audit.EXPORT_TYPE_NAME == artifact_types.OdApiExport.TYPE_NAME
+
+
+@pytest.mark.e2e
+def test_text_shows_the_chain_from_the_export_to_the_voc_input(run, capsys):
+    voc_dir, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    exit_code, out, _ = _audit(capsys, os.path.join(export_dir, TRAIN_RECORD),
+                               "--metadata", _metadata(output_dir))
+    assert exit_code == 0
+    steps = re.findall(r"^\[(\d+)\] (\w+)  execution \d+  COMPLETE", out, re.MULTILINE)
+    assert [int(number) for number, _ in steps] == list(range(1, len(COMPONENT_IDS) + 1))
+    components = [name for _, name in steps]
+    assert sorted(components) == sorted(COMPONENT_IDS)
+    assert components[0] == "OdExport" and components[-1] == "VocExampleGen"
+    # Every producer is listed after its consumers: the chain reads backwards.
+    assert components.index("WeightGen") < components.index("StatisticsGen")
+    assert components.index("WeightedTransform") < components.index("WeightGen")
+    assert f"pushed_destination: {export_dir}" in out
+    assert f"{TRAIN_RECORD}: " in out  # its recorded sha256
+    assert "method: effective_number" in out
+    assert "input_fingerprint: split:train," in out
+    assert "span: 0" in out
+    assert "TFX 1.16.0" in out
+    assert f"VOC input: {voc_dir}  (read by [{len(COMPONENT_IDS)}]" in out
+    assert "Verification" not in out
+
+
+@pytest.mark.e2e
+def test_json_has_every_component_and_a_closed_chain(run, capsys):
+    voc_dir, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir), "--json")
+    assert exit_code == 0
+    document = json.loads(out)
+    assert document["format"] == audit.FORMAT
+    executions = {e["component_id"]: e for e in document["executions"]}
+    assert set(executions) == set(COMPONENT_IDS)
+    run_ids = {e["run_id"] for e in executions.values()}
+    assert len(run_ids) == 1 and run_ids != {""}
+    for execution in executions.values():
+        assert execution["state"] == "COMPLETE"
+        assert execution["pipeline"] == "odweights"
+        assert execution["tfx_version"] == "1.16.0"
+        assert execution["start_time"] <= execution["end_time"]
+    artifacts = {a["id"]: a for a in document["artifacts"]}
+    execution_ids = {e["id"] for e in executions.values()}
+    for execution in executions.values():
+        for ids in list(execution["inputs"].values()) + list(execution["outputs"].values()):
+            assert set(ids) <= set(artifacts)
+        for ids in execution["inputs"].values():
+            assert {artifacts[i]["produced_by"] for i in ids} <= execution_ids
+        for ids in execution["outputs"].values():
+            assert {artifacts[i]["produced_by"] for i in ids} == {execution["id"]}
+    assert executions["VocExampleGen"]["inputs"] == {}
+    assert set(executions["OdExport"]["inputs"]) == {
+        "transformed_examples", "label_map", "class_weights", "report"}
+
+    export = artifacts[document["export_artifact"]]
+    assert export["type"] == artifact_types.OdApiExport.TYPE_NAME
+    assert export["custom_properties"]["pushed_destination"] == export_dir
+    assert set(export["custom_properties"]["file_sha256"]) == set(os.listdir(export_dir))
+    [examples_id] = executions["VocExampleGen"]["outputs"]["examples"]
+    examples = artifacts[examples_id]["custom_properties"]
+    assert examples["images_in"] == 20 and examples["examples_out"] == 20
+    [weights_id] = executions["WeightGen"]["outputs"]["class_weights"]
+    assert artifacts[weights_id]["custom_properties"]["method"] == "effective_number"
+    assert document["input"]["input_base"] == voc_dir
+    assert document["input"]["span"] == 0
+    assert document["input"]["input_fingerprint"] == examples["input_fingerprint"]
+    assert "verify" not in document
+
+    # The artifact's own folder leads to the same export.
+    exit_code, out, _ = _audit(capsys, export["uri"], "--metadata", _metadata(output_dir),
+                               "--json")
+    assert exit_code == 0
+    assert json.loads(out)["export_artifact"] == export["id"]
+
+
+@pytest.mark.e2e
+def test_unknown_paths_and_metadata_are_clear_errors(run, capsys, tmp_path):
+    voc_dir, output_dir = run
+    exit_code, _, err = _audit(capsys, str(tmp_path / "nothing"), "--metadata",
+                               _metadata(output_dir))
+    assert exit_code == 2
+    assert "does not exist" in err
+    exit_code, _, err = _audit(capsys, voc_dir, "--metadata", _metadata(output_dir))
+    assert exit_code == 2
+    assert f"was written to {voc_dir}" in err
+    assert os.path.join(output_dir, "export") in err  # the exports it knows
+    stray = os.path.join(output_dir, "export", "notes.txt")
+    with open(stray, "w") as file:
+        file.write("not part of the export")
+    try:
+        exit_code, _, err = _audit(capsys, stray, "--metadata", _metadata(output_dir))
+    finally:
+        os.remove(stray)
+    assert exit_code == 2
+    assert "is not one of the files of the export" in err
+    exit_code, _, err = _audit(capsys, os.path.join(output_dir, "export"), "--metadata",
+                               str(tmp_path / "missing.sqlite"))
+    assert exit_code == 2
+    assert "no ML Metadata file" in err
+    assert not (tmp_path / "missing.sqlite").exists()
+    foreign = tmp_path / "other.sqlite"
+    sqlite3.connect(str(foreign)).execute("CREATE TABLE notes (text)").connection.commit()
+    exit_code, _, err = _audit(capsys, os.path.join(output_dir, "export"), "--metadata",
+                               str(foreign))
+    assert exit_code == 2
+    assert "is not an ML Metadata store" in err
+
+
+@pytest.mark.e2e
+def test_verify_passes_untouched_and_names_every_change(run, capsys):
+    voc_dir, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    metadata = _metadata(output_dir)
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", metadata, "--verify")
+    assert exit_code == 0
+    assert "Verification passed" in out
+    assert re.search(rf"^  OK +{re.escape(TRAIN_RECORD)}$", out, re.MULTILINE)
+
+    train, val = os.path.join(export_dir, TRAIN_RECORD), os.path.join(export_dir, VAL_RECORD)
+    annotation = sorted(os.listdir(os.path.join(voc_dir, "VOC2007", "Annotations")))[0]
+    annotation = os.path.join(voc_dir, "VOC2007", "Annotations", annotation)
+    original_train, original_val = _read(train), _read(val)
+    annotation_times = os.stat(annotation)
+    try:
+        with open(train, "ab") as file:
+            file.write(b"\0")
+        os.remove(val)
+        os.utime(annotation, ns=(annotation_times.st_atime_ns,
+                                 annotation_times.st_mtime_ns + 1_000_000_000))
+        exit_code, out, err = _audit(capsys, train, "--metadata", metadata, "--verify",
+                                     "--json")
+    finally:
+        _write(train, original_train)
+        _write(val, original_val)
+        os.utime(annotation, ns=(annotation_times.st_atime_ns, annotation_times.st_mtime_ns))
+    assert exit_code == 3
+    assert f"{TRAIN_RECORD} changed" in err and f"{VAL_RECORD} missing" in err
+    assert "VOC input changed" in err
+    verification = json.loads(out)["verify"]
+    assert not verification["ok"]
+    statuses = {f["file"]: f["status"] for f in verification["files"]}
+    assert statuses.pop(TRAIN_RECORD) == "changed"
+    assert statuses.pop(VAL_RECORD) == "missing"
+    assert set(statuses.values()) == {"ok"}
+    assert verification["input"]["status"] == "changed"
+
+    # Restored: passes again.
+    exit_code, _, _ = _audit(capsys, train, "--metadata", metadata, "--verify")
+    assert exit_code == 0
+
+
+def _read(path):
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _write(path, data):
+    with open(path, "wb") as file:
+        file.write(data)
