@@ -46,10 +46,11 @@ def test_every_installed_distribution_is_pinned_in_the_lock_file():
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
         if match:
             lock[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
-    installed = {
-        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
-        for dist in importlib.metadata.distributions()
-    }
+    installed = {}
+    # sys.path order: site-packages first; setuptools' own vendored copies (put on
+    # sys.path by pkg_resources) come later and are not installations.
+    for dist in importlib.metadata.distributions():
+        installed.setdefault(re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(), dist.version)
     installed.pop("odweights")
     assert installed == lock
 
