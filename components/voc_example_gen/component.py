@@ -43,7 +43,7 @@ class VocExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 class VocExampleGen(FileBasedExampleGen):
     """Pascal VOC (VOCdevkit or flat folder) -> OD API tf.Examples.
 
-    Outputs: `examples` (GZIP TFRecords of tf.Example, one folder per split),
+    Outputs: `examples` (uncompressed TFRecords of tf.Example, one folder per split),
     `label_map` (label_map.pbtxt) and `report` (rejected.jsonl, totals.json).
     Build input_base/input_config/output_config with layout.voc_input_configs.
     """

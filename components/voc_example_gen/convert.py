@@ -2,8 +2,9 @@
 
 `parse_entry` reads and parses the XML (and finds the image); `convert_entry`
 reads the image, checks it and the boxes, and builds the serialised example.
-The executor runs both inside Beam; each returns the rejection records and the
-counters it produced, so nothing is dropped without a record.
+The executor runs both inside Beam; each returns the rejection records and
+adds to the counters it is given (one per bundle, cheaper than one per image),
+so nothing is dropped without a record.
 """
 
 import hashlib
@@ -61,36 +62,34 @@ def image_rejection(entry: Entry, options: Options, reason: str, detail: str) ->
                         entry.source_id, entry.split, None, reason, detail)
 
 
-def parse_entry(entry: Entry, options: Options) -> Tuple[Optional[ParsedEntry], rj.Counts,
-                                                          List[rj.Rejection]]:
+def parse_entry(entry: Entry, options: Options,
+                counts: rj.Counts) -> Tuple[Optional[ParsedEntry], List[rj.Rejection]]:
     """Reads and parses the annotation; counts its objects as `objects_in`."""
-    counts = rj.Counts()
     try:
         annotation = parse_annotation(read_bytes(entry.annotation_path))
         image_path = resolve_image_path(entry.image_root, annotation.filename)
     except AnnotationError as error:
         record = image_rejection(entry, options, error.reason, error.detail)
         counts.reject(record)
-        return None, counts, [record]
+        return None, [record]
     except OSError as error:  # listed but unreadable (permissions, vanished)
         record = image_rejection(entry, options, "missing_annotation", str(error))
         counts.reject(record)
-        return None, counts, [record]
+        return None, [record]
     counts.add(entry.split, rj.OBJECTS_IN, len(annotation.objects))
-    return ParsedEntry(entry, image_path, annotation), counts, []
+    return ParsedEntry(entry, image_path, annotation), []
 
 
 def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map: bool,
-                  options: Options) -> Tuple[Optional[Tuple[str, bytes]], rj.Counts,
-                                             List[rj.Rejection]]:
-    """Image checks, box checks, label ids: ((split, serialised example) | None, counts, records)."""
+                  options: Options,
+                  counts: rj.Counts) -> Tuple[Optional[bytes], List[rj.Rejection]]:
+    """Image checks, box checks, label ids: (serialised example | None, records)."""
     entry, annotation = parsed.entry, parsed.annotation
-    counts = rj.Counts()
 
     def reject_image(reason: str, detail: str):
         record = image_rejection(entry, options, reason, detail)
         counts.reject(record, objects_in_image=len(annotation.objects))
-        return None, counts, [record]
+        return None, [record]
 
     try:
         data = read_bytes(parsed.image_path)
@@ -165,5 +164,5 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     counts[rj.REENCODED_TO_PNG] += int(image.reencoded_to_png)
     counts[rj.BACKGROUND_IMAGES] += int(not kept)
     counts[f"mode/{image.mode}"] += 1
-    return (entry.split, example.SerializeToString(deterministic=True)), counts, records
+    return example.SerializeToString(deterministic=True), records
 

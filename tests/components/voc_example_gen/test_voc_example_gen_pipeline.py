@@ -141,6 +141,12 @@ def test_sample_devkit_examples_equal_their_sources_and_cache_follows_the_files(
     _check_totals_everywhere(examples, report, totals, records)
     # the recorded fingerprint covers annotations and images, and the audit can recompute it
     properties = vf.custom_properties(examples)
+    # the artifact is described as TFX's ExampleGens describe theirs; each split is one
+    # uncompressed, unshuffled file (see voc_fixtures.read_split)
+    assert json.loads(examples.properties["split_names"].string_value) == ["train", "val"]
+    assert properties["payload_format"] == "FORMAT_TF_EXAMPLE"
+    assert properties["file_format"] == "tfrecords_gzip"
+    assert os.listdir(os.path.join(examples.uri, "Split-val")) == ["data_tfrecord-00000-of-00001"]
     input_config = vf.metadata_store_of(work).get_executions()[-1].custom_properties[
         "input_config"].string_value
     assert properties["input_fingerprint"] == compute_input_fingerprint(voc_dir, input_config)

@@ -179,7 +179,7 @@ def write_bad_devkit(devkit: str) -> dict:
     return dict(kept=kept, records=records, not_in_split=1, clipped=1)
 
 
-def run_component(work_dir: str, example_gen: VocExampleGen, beam_args=("--direct_num_workers=1",),
+def run_component(work_dir: str, example_gen: VocExampleGen, beam_args=(),
                   enable_cache: bool = False, name: str = "voc-example-gen-test") -> None:
     pipeline = tfx.dsl.Pipeline(
         pipeline_name=name, pipeline_root=os.path.join(work_dir, "root"),
@@ -209,10 +209,11 @@ def custom_properties(artifact) -> Dict[str, object]:
 
 
 def read_split(examples_uri: str, split: str) -> List[tf.train.Example]:
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
+    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "data_tfrecord-*")))
     assert files, f"no files for split {split} in {examples_uri}"
+    assert not [f for f in files if f.endswith(".gz")], files  # written uncompressed
     return [tf.train.Example.FromString(record.numpy())
-            for record in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+            for record in tf.data.TFRecordDataset(files)]
 
 
 def read_report(report_uri: str):
