@@ -65,7 +65,8 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
 
     ingest = parser.add_argument_group("ingest (VOC ExampleGen)")
     ingest.add_argument("--strict", action="store_true",
-                        help="fail on the first rejected image or object")
+                        help="fail if any image or object is rejected (the error names the "
+                        "first rejection in sorted order)")
     ingest.add_argument("--max-rejected-fraction", type=float,
                         default=options.DEFAULT_MAX_REJECTED_FRACTION, metavar="F",
                         help="fail when more than this fraction of images or objects is "
@@ -115,7 +116,7 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
                         default=options.ExportOptions.rfs_rounding,
                         help="with --resample rfs: stochastic (seeded, as detectron2) or "
                         "ceil (always round up, as mmdetection) (default: %(default)s)")
-    export.add_argument("--seed", type=int, default=0, metavar="S",
+    export.add_argument("--seed", type=int, default=options.ExportOptions.seed, metavar="S",
                         help="seed of the stochastic rounding (default: %(default)s)")
 
     beam = parser.add_argument_group("orchestration")
@@ -133,6 +134,7 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
 
 def _pipeline_options(args):
     """A validated PipelineOptions from the parsed flags; the label map file's text is read."""
+    from odweights.components.weight_gen import weighting
     from odweights.pipelines import options
 
     label_map_text = None
@@ -164,7 +166,7 @@ def _pipeline_options(args):
         beta=args.beta,
         rfs_threshold=args.rfs_threshold,
         min_weight=args.min_weight,
-        class_weights=options.parse_class_weights(args.class_weights),
+        class_weights=weighting.parse_class_weights(args.class_weights),
         default_weight=args.default_weight,
         num_shards=args.shards,
         resample=args.resample,

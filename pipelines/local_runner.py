@@ -31,7 +31,6 @@ METADATA_FILE = "metadata.sqlite"
 PIPELINE_DIR = "pipeline"
 EXPORT_DIR = "export"
 LOG_FILE = "run.log"
-SUMMARY_FILE = "summary.json"
 
 # Beam appends the failing step to an exception's message; users need the message only.
 _BEAM_STEP_ANNOTATION = re.compile(r" \[while running '[^']*'\]")
@@ -105,6 +104,7 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
 def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_file: str,
             started_ms: int, component_ids):
     """Publishes a cached export; returns the run's RunRecord and its summary text."""
+    from odweights.components.od_export.executor import SUMMARY_FILE
     from odweights.components.od_export.publish import publish_export
     from odweights.components.weight_gen.class_weights_io import load_class_weights
     from odweights.pipelines import run_summary

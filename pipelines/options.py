@@ -8,11 +8,11 @@ validates its own options (WeightGen's WeightOptions), that check is reused.
 """
 
 import dataclasses
-import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.components.weight_gen import weighting
 from odweights.errors import InvalidOptionsError
 from odweights.label_map import parse_label_map
@@ -79,6 +79,7 @@ class PipelineOptions:
             raise InvalidOptionsError(
                 f"splits {list(self.splits)}: give split names separated by commas, "
                 "e.g. --splits train,val")
+        check_split_names(self.splits)
         if self.label_map_text is not None:
             parse_label_map(self.label_map_text)
         if not _is_fraction(self.max_rejected_fraction):
@@ -86,7 +87,7 @@ class PipelineOptions:
                 f"max rejected fraction must be a number in [0, 1] (0.01 allows 1% of images "
                 f"and objects to be rejected), got {self.max_rejected_fraction!r}")
         if self.clip_tolerance is not None and not (
-                _is_number(self.clip_tolerance) and 0.0 <= self.clip_tolerance < 1.0):
+                weighting.is_number(self.clip_tolerance) and 0.0 <= self.clip_tolerance < 1.0):
             raise InvalidOptionsError(
                 f"clip tolerance must be a number in [0, 1) (a fraction of the image's "
                 f"width/height), got {self.clip_tolerance!r}")
@@ -133,36 +134,10 @@ class PipelineOptions:
         )
 
 
-def parse_class_weights(text: str) -> Dict[str, float]:
-    """`top=1.0,dress=0.1` -> {'top': 1.0, 'dress': 0.1}."""
-    weights: Dict[str, float] = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        name, equals, value = item.rpartition("=")
-        name = name.strip()
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = None
-        if not equals or not name or weight is None:
-            raise InvalidOptionsError(
-                f"class weights: {item!r} is not name=weight; write e.g. "
-                "--class-weights top=1.0,dress=0.1")
-        if name in weights:
-            raise InvalidOptionsError(f"class weights: class {name!r} is given twice")
-        weights[name] = weight
-    return weights
-
-
 def parse_splits(text: str) -> Tuple[str, ...]:
     """`train,val` -> ('train', 'val')."""
     return tuple(name.strip() for name in text.split(","))
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _is_fraction(value) -> bool:
-    return _is_number(value) and 0.0 <= value <= 1.0
+    return weighting.is_number(value) and 0.0 <= value <= 1.0

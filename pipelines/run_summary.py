@@ -14,6 +14,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from odweights.components.od_export.input_reader import INPUT_READER_FILE
 from odweights.errors import OdWeightsError
 
 STATE_NAMES = {
@@ -193,7 +194,7 @@ def format_summary(run: RunRecord, export_dir: str, summary: Mapping, class_weig
         lines += _table(("reason", "count"), sorted(by_reason.items()))
 
     lines += ["", f"Export: {export_dir}",
-              f"  OD API: paste {os.path.join(export_dir, 'input_reader.config')} into your "
+              f"  OD API: paste {os.path.join(export_dir, INPUT_READER_FILE)} into your "
               "pipeline.config (train_input_reader / eval_input_reader)",
               f"ML Metadata: {metadata_path}"]
     if log_file:

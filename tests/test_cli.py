@@ -51,7 +51,7 @@ def voc_dir(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--beta", "1.5"], "beta must be a number in [0, 1)"),
     (["--method", "manual"], "method 'manual' needs class weights"),
-    (["--class-weights", "cat"], "'cat' is not name=weight"),
+    (["--class-weights", "cat"], "'cat' is not NAME=WEIGHT"),
     (["--class-weights", "cat=0"], "class weights must be positive"),
     (["--class-weights", "cat=2"], "lie in (0, 1]"),
     (["--default-weight", "0.5"], "default_weight applies to method 'manual' only"),
@@ -61,6 +61,8 @@ def voc_dir(tmp_path):
     (["--clip-tolerance", "-1"], "clip tolerance must be a number in [0, 1)"),
     (["--shards", "-1"], "num_shards (--shards) must be an integer from 0"),
     (["--splits", "train,"], "give split names separated by commas"),
+    (["--splits", "train,train"], "a name is given twice"),
+    (["--splits", "train,../val"], "use letters, digits"),
     (["--beam-arg=runner=DirectRunner"], "Beam arguments must look like --name=value"),
 ])
 def test_invalid_options_exit_2_at_once_with_a_hint(flags, message, voc_dir, tmp_path, capsys):

@@ -6,6 +6,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import sysconfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIND_PYTHON = ROOT / "scripts" / "find-python"
@@ -46,11 +47,13 @@ def test_every_installed_distribution_is_pinned_in_the_lock_file():
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
         if match:
             lock[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
-    installed = {}
-    # sys.path order: site-packages first; setuptools' own vendored copies (put on
-    # sys.path by pkg_resources) come later and are not installations.
-    for dist in importlib.metadata.distributions():
-        installed.setdefault(re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(), dist.version)
+    # Only what is installed in the venv's site-packages: setuptools' vendored
+    # copies (put on sys.path by pkg_resources) are not installations.
+    site_packages = sysconfig.get_paths()["purelib"]
+    installed = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
+        for dist in importlib.metadata.distributions(path=[site_packages])
+    }
     installed.pop("odweights")
     assert installed == lock
 

@@ -65,10 +65,10 @@ class OdExport(BaseBeamComponent):
                  class_weights: types.BaseChannel,
                  report: types.BaseChannel,
                  publish_dir: Optional[str] = None,
-                 num_shards: int = 0,
-                 resample: str = "none",
-                 rfs_rounding: str = "stochastic",
-                 seed: int = 0):
+                 num_shards: int = ExportOptions.num_shards,
+                 resample: str = ExportOptions.resample,
+                 rfs_rounding: str = ExportOptions.rfs_rounding,
+                 seed: int = ExportOptions.seed):
         """Args:
           transformed_examples: WeightedTransform's transformed_examples.
           label_map: the VOC ExampleGen's label_map (copied as label_map.pbtxt).

@@ -34,14 +34,13 @@ from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_export.publish import files_sha256, publish_export
+from odweights.components.voc_example_gen.executor import REJECTED_FILE, TOTALS_FILE
 from odweights.components.weight_gen.class_weights_io import (
     CLASS_WEIGHTS_FILE, load_class_weights)
-from odweights.errors import BadInputError
+from odweights.errors import BadInputError, OdWeightsError
 from odweights.label_map import LABEL_MAP_FILE
 
 SUMMARY_FILE = "summary.json"
-REJECTED_FILE = "rejected.jsonl"
-TOTALS_FILE = "totals.json"
 
 _FACTS = "facts"
 
@@ -175,7 +174,7 @@ def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mappi
 
 def _read_bytes(path: str, what: str) -> bytes:
     if not tf.io.gfile.exists(path):
-        raise BadInputError(f"{path} does not exist: the {what} artifact is incomplete")
+        raise OdWeightsError(f"{path} does not exist: the {what} artifact is incomplete")
     with tf.io.gfile.GFile(path, "rb") as file:
         return file.read()
 
@@ -292,7 +291,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if options.publish_dir:
             published = publish_export(export.uri, options.publish_dir)
             if published != file_hashes:
-                raise BadInputError(
+                raise OdWeightsError(
                     f"the copy in {options.publish_dir} differs from {export.uri} after "
                     "publishing; check the destination's storage and run again")
             export.set_int_custom_property("pushed", 1)

@@ -16,7 +16,7 @@ from typing import Dict
 import tensorflow as tf
 
 from odweights.components.od_export.sharding import is_record_file
-from odweights.errors import BadInputError
+from odweights.errors import OdWeightsError
 
 _CHUNK_BYTES = 16 * 1024 * 1024
 
@@ -65,10 +65,10 @@ def publish_export(artifact_uri: str, destination: str) -> Dict[str, str]:
     module docstring); the returned hashes are those of the copied bytes.
     """
     if not tf.io.gfile.isdir(artifact_uri):
-        raise BadInputError(f"{artifact_uri} is not an export directory (it does not exist)")
+        raise OdWeightsError(f"{artifact_uri} is not an export directory (it does not exist)")
     names = export_files(artifact_uri)
     if not names:
-        raise BadInputError(f"{artifact_uri} holds no files: it is not a finished export")
+        raise OdWeightsError(f"{artifact_uri} holds no files: it is not a finished export")
     if os.path.normpath(artifact_uri) == os.path.normpath(destination):
         return files_sha256(destination)
     tf.io.gfile.makedirs(destination)

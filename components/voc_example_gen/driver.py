@@ -17,7 +17,7 @@ cache key.
 
 import hashlib
 import posixpath
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import tensorflow as tf
 from tfx.components.example_gen import driver as example_gen_driver
@@ -43,25 +43,41 @@ def _dataset_roots(matched: Iterable[str]) -> List[str]:
     return sorted(roots)
 
 
-def _files_under(root: str) -> Iterable[str]:
+def _file_stats(root: str) -> Dict[str, Tuple[int, int]]:
+    """{path: (size, mtime ns)} of every file under `root`."""
+    stats = {}
     for directory, _, names in tf.io.gfile.walk(root):
         for name in names:
-            yield posixpath.join(directory, name)
+            path = posixpath.join(directory, name)
+            stat = tf.io.gfile.stat(path)
+            stats[path] = (stat.length, stat.mtime_nsec)
+    return stats
 
 
-def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split) -> str:
+def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split,
+                      stats_by_root: Optional[Dict[str, Dict[str, Tuple[int, int]]]] = None) -> str:
+    """Fingerprint of one split; `stats_by_root` shares the listings between splits
+    (the splits of a VOCdevkit read the same year folders)."""
+    if stats_by_root is None:
+        stats_by_root = {}
     base = input_base.rstrip("/")
     matched = tf.io.gfile.glob(posixpath.join(base, split.pattern))
+    stats: Dict[str, Tuple[int, int]] = {}
+    for root in _dataset_roots(matched):
+        if root not in stats_by_root:
+            stats_by_root[root] = _file_stats(root)
+        stats.update(stats_by_root[root])
+    for path in matched:
+        if path not in stats:
+            stat = tf.io.gfile.stat(path)
+            stats[path] = (stat.length, stat.mtime_nsec)
     digest = hashlib.sha256()
-    num_files = total_bytes = 0
-    for path in sorted({p for root in _dataset_roots(matched) for p in _files_under(root)}
-                       | set(matched)):
-        stat = tf.io.gfile.stat(path)
-        num_files += 1
-        total_bytes += stat.length
+    for path in sorted(stats):
+        size, mtime_nsec = stats[path]
         relative = path[len(base) + 1:] if path.startswith(base + "/") else path
-        digest.update(f"{relative}\t{stat.length}\t{stat.mtime_nsec}\n".encode("utf-8"))
-    return (f"split:{split.name},num_files:{num_files},total_bytes:{total_bytes},"
+        digest.update(f"{relative}\t{size}\t{mtime_nsec}\n".encode("utf-8"))
+    total_bytes = sum(size for size, _ in stats.values())
+    return (f"split:{split.name},num_files:{len(stats)},total_bytes:{total_bytes},"
             f"sha256:{digest.hexdigest()}")
 
 
@@ -76,7 +92,9 @@ def compute_input_fingerprint(input_base: str,
         proto = example_gen_pb2.Input()
         proto_utils.json_to_proto(input_config, proto)
         input_config = proto
-    return "\n".join(split_fingerprint(input_base, split) for split in input_config.splits)
+    stats_by_root: Dict[str, Dict[str, Tuple[int, int]]] = {}
+    return "\n".join(split_fingerprint(input_base, split, stats_by_root)
+                     for split in input_config.splits)
 
 
 class VocDriver(example_gen_driver.FileBasedDriver):

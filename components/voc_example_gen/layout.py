@@ -15,20 +15,19 @@ Two layouts:
 import bisect
 import hashlib
 import posixpath
-import re
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
 from odweights import features
+from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.errors import InvalidOptionsError
 
 IMAGE_SETS = "ImageSets/Main"
 ANNOTATIONS = "Annotations"
 JPEG_IMAGES = "JPEGImages"
 FLAT_PATTERN = "*.xml"
-_SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def year_root_of_split_file(split_file: str) -> str:
@@ -95,19 +94,6 @@ def hash_split_index(source_id: str, split_config: example_gen_pb2.SplitConfig) 
     return bisect.bisect(bounds, bucket)
 
 
-def _check_split_names(splits: Sequence[str]) -> None:
-    if isinstance(splits, str):
-        raise InvalidOptionsError(f"splits must be a list of names, not the string {splits!r}")
-    if not splits:
-        raise InvalidOptionsError("splits: give at least one split name, e.g. ('train', 'val')")
-    for name in splits:
-        if not _SPLIT_NAME.match(name):
-            raise InvalidOptionsError(
-                f"split name {name!r}: use letters, digits, '_' and '-' only")
-    if len(set(splits)) != len(splits):
-        raise InvalidOptionsError(f"splits: a name is given twice in {list(splits)}")
-
-
 def _available_splits(year_roots: Iterable[str]) -> List[str]:
     names = set()
     for root in year_roots:
@@ -139,7 +125,7 @@ def voc_input_configs(
     sets the split proportions (default: 8 for the first split, 2 for others).
     Raises InvalidOptionsError for unknown split names and unrecognised folders.
     """
-    _check_split_names(splits)
+    check_split_names(splits)
     voc_dir = voc_dir.rstrip("/") or "/"
     if not tf.io.gfile.isdir(voc_dir):
         raise InvalidOptionsError(f"{voc_dir} is not a folder")

@@ -88,7 +88,8 @@ class ClassWeight:
     flags: Tuple[str, ...]
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -116,16 +117,16 @@ def validate_options(options: WeightOptions) -> None:
     if options.method not in METHODS:
         raise InvalidOptionsError(
             f"unknown weighting method {options.method!r}; choose one of: {', '.join(METHODS)}")
-    if not _is_number(options.beta) or not 0.0 <= options.beta < 1.0:
+    if not is_number(options.beta) or not 0.0 <= options.beta < 1.0:
         raise InvalidOptionsError(
             f"beta must be a number in [0, 1) (0: uniform weights, towards 1: inverse "
             f"frequency; the paper uses 0.9-0.9999), got {options.beta!r}")
-    if not _is_number(options.rfs_threshold) or not 0.0 < options.rfs_threshold <= 1.0:
+    if not is_number(options.rfs_threshold) or not 0.0 < options.rfs_threshold <= 1.0:
         raise InvalidOptionsError(
             f"rfs_threshold must be a number in (0, 1] (the fraction of images below which "
             f"a class is oversampled; LVIS uses 0.001), got {options.rfs_threshold!r}")
     if options.min_weight is not None and (
-            not _is_number(options.min_weight) or not 0.0 < options.min_weight <= 1.0):
+            not is_number(options.min_weight) or not 0.0 < options.min_weight <= 1.0):
         raise InvalidOptionsError(
             f"min_weight must be a number in (0, 1] (final weights lie in (0, 1]), "
             f"got {options.min_weight!r}")
@@ -134,7 +135,7 @@ def validate_options(options: WeightOptions) -> None:
             f"class weights must be a mapping of class name to weight, got "
             f"{options.class_weights!r} (parse_class_weights reads 'top=1.0,dress=0.1')")
     bad = {name: weight for name, weight in options.class_weights.items()
-           if not _is_number(weight) or weight <= 0}
+           if not is_number(weight) or weight <= 0}
     if bad:
         raise InvalidOptionsError(
             "class weights must be positive numbers (a weight of 0 stops the OD API from "
@@ -152,7 +153,7 @@ def validate_options(options: WeightOptions) -> None:
             raise InvalidOptionsError(
                 f"default_weight applies to method 'manual' only (method is {options.method!r}); "
                 "drop it or use method 'manual'")
-        if not _is_number(options.default_weight) or options.default_weight <= 0:
+        if not is_number(options.default_weight) or options.default_weight <= 0:
             raise InvalidOptionsError(
                 f"default_weight must be a positive number, got {options.default_weight!r}")
     if options.method == MANUAL and not options.class_weights and options.default_weight is None:

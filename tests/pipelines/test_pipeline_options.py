@@ -11,16 +11,6 @@ from odweights.pipelines import options
 from odweights.pipelines.options import PipelineOptions
 
 
-def test_parse_class_weights():
-    assert options.parse_class_weights("top=1.0, dress=0.1") == {"top": 1.0, "dress": 0.1}
-    assert options.parse_class_weights("") == {}
-    assert options.parse_class_weights("a=b=0.5") == {"a=b": 0.5}
-    with pytest.raises(InvalidOptionsError, match="given twice"):
-        options.parse_class_weights("a=1,a=0.5")
-    with pytest.raises(InvalidOptionsError, match="not name=weight"):
-        options.parse_class_weights("a=heavy")
-
-
 def test_parse_splits():
     assert options.parse_splits("train, val") == ("train", "val")
 

@@ -14,7 +14,7 @@ from odweights.components.od_export import input_reader, resampling, sharding, s
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_export.publish import files_sha256, publish_export
-from odweights.errors import BadInputError, InvalidOptionsError
+from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 
 
 def test_record_key_is_sha256_based_and_copy_dependent():
@@ -192,7 +192,7 @@ def test_publish_replaces_stale_records_and_keeps_other_files(tmp_path):
 
 
 def test_publish_refuses_a_missing_export(tmp_path):
-    with pytest.raises(BadInputError):
+    with pytest.raises(OdWeightsError, match="not an export directory"):
         publish_export(str(tmp_path / "missing"), str(tmp_path / "export"))
 
 
