@@ -21,7 +21,7 @@ Metadata properties and the rejection limits are enforced.
 
 import json
 import posixpath
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -281,6 +281,18 @@ def options_from(exec_properties: Dict[str, Any]) -> Options:
         reencode_unsupported=bool(exec_properties[REENCODE_UNSUPPORTED_KEY]))
 
 
+def _split_configs(exec_properties: Dict[str, Any]
+                   ) -> Tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """The execution's input and output configs, parsed from their JSON."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    return input_config, output_config
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Pascal VOC -> OD API tf.Examples, label map and ingest report."""
 
@@ -291,12 +303,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
                                exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        input_config, output_config = _split_configs(exec_properties)
         split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         options = options_from(exec_properties)
         user_map_text = exec_properties.get(LABEL_MAP_PARAM) or ""
@@ -366,12 +373,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         self._label_map_dir = artifact_utils.get_single_uri(output_dict[LABEL_MAP_KEY])
         self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        input_config, output_config = _split_configs(exec_properties)
         examples = output_dict[standard_component_specs.EXAMPLES_KEY]
         artifact_utils.get_single_instance(examples).split_names = (
             artifact_utils.encode_split_names(
