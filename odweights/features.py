@@ -23,11 +23,19 @@ TRUNCATED = "image/object/truncated"
 VIEW = "image/object/view"
 WEIGHT = "image/object/weight"
 
-# Auxiliary feature written by the VOC ExampleGen only so that StatisticsGen
-# counts images per class: each class name present in the image, once, sorted.
-# It is deliberately outside the OD API's namespace (never `image/class/text`,
-# which the OD API reads as image-level labels) and is dropped by Transform.
+# Auxiliary features written by the VOC ExampleGen only so that StatisticsGen
+# counts what class weights need; TFDV's top-value frequency of a class c is:
+# - CLASSES_IN_IMAGE: each class name present in the image, once, sorted, so
+#   the frequency of c is m_c, the number of images containing c;
+# - OBJECTS_IN_IMAGES_WITH_CLASS: for an image with N kept objects, each class
+#   name present in the image repeated N times, sorted, so the frequency of c is
+#   D_c, the number of objects in the images containing c (median frequency).
+# They are deliberately outside the OD API's namespace (never `image/class/text`,
+# which the OD API reads as image-level labels) and are dropped by Transform.
 CLASSES_IN_IMAGE = "odweights/classes_in_image"
+OBJECTS_IN_IMAGES_WITH_CLASS = "odweights/objects_in_images_with_class"
+
+AUXILIARY_KEYS = (CLASSES_IN_IMAGE, OBJECTS_IN_IMAGES_WITH_CLASS)
 
 BBOX_KEYS = (BBOX_XMIN, BBOX_XMAX, BBOX_YMIN, BBOX_YMAX)
 
@@ -38,15 +46,15 @@ PER_BOX_KEYS = BBOX_KEYS + (CLASS_TEXT, CLASS_LABEL, DIFFICULT, TRUNCATED, VIEW)
 PER_IMAGE_KEYS = (HEIGHT, WIDTH, FILENAME, SOURCE_ID, KEY_SHA256, ENCODED, FORMAT)
 
 # Every key of an ExampleGen output example.
-EXAMPLE_GEN_KEYS = PER_IMAGE_KEYS + PER_BOX_KEYS + (CLASSES_IN_IMAGE,)
+EXAMPLE_GEN_KEYS = PER_IMAGE_KEYS + PER_BOX_KEYS + AUXILIARY_KEYS
 
 # Every key of an exported (weighted) example.
 EXPORT_KEYS = PER_IMAGE_KEYS + PER_BOX_KEYS + (WEIGHT,)
 
-# Image-level label keys that must never be written (see CLASSES_IN_IMAGE).
+# Image-level label keys that must never be written (see AUXILIARY_KEYS).
 FORBIDDEN_PREFIX = "image/class/"
 
 # Features StatisticsGen computes statistics for: never the image bytes or the
 # per-image identifiers, which nobody needs statistics of and which cost time.
 STATISTICS_KEYS = (HEIGHT, WIDTH, FORMAT) + BBOX_KEYS + (
-    CLASS_TEXT, CLASS_LABEL, DIFFICULT, TRUNCATED, VIEW, CLASSES_IN_IMAGE)
+    CLASS_TEXT, CLASS_LABEL, DIFFICULT, TRUNCATED, VIEW) + AUXILIARY_KEYS

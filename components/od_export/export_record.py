@@ -44,8 +44,8 @@ def parse_export_record(serialized: bytes) -> ExportRecord:
     extra = sorted(set(feature) - set(features.EXPORT_KEYS))
     if extra:
         _fail(source_id, f"unexpected features {', '.join(extra)} (image-level labels "
-                         f"{features.FORBIDDEN_PREFIX}* and {features.CLASSES_IN_IMAGE} "
-                         "must not reach the OD API)")
+                         f"{features.FORBIDDEN_PREFIX}* and the statistics-only "
+                         f"{', '.join(features.AUXILIARY_KEYS)} must not reach the OD API)")
     if source_id is None:
         _fail(source_id, f"{features.SOURCE_ID} must hold exactly one value")
     class_texts = [text.decode("utf-8")

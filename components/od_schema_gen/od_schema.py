@@ -34,6 +34,7 @@ FEATURE_TYPES = {
     features.TRUNCATED: schema_pb2.INT,
     features.VIEW: schema_pb2.BYTES,
     features.CLASSES_IN_IMAGE: schema_pb2.BYTES,
+    features.OBJECTS_IN_IMAGES_WITH_CLASS: schema_pb2.BYTES,
 }
 
 IMAGE_FORMATS = ("jpeg", "png")

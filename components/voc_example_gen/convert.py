@@ -154,8 +154,10 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     feature[features.DIFFICULT].int64_list.value.extend([obj.difficult for obj, _ in kept])
     feature[features.TRUNCATED].int64_list.value.extend([obj.truncated for obj, _ in kept])
     feature[features.VIEW].bytes_list.value.extend([obj.pose.encode("utf-8") for obj, _ in kept])
-    feature[features.CLASSES_IN_IMAGE].bytes_list.value.extend(
-        [name.encode("utf-8") for name in sorted({obj.name for obj, _ in kept})])
+    classes_in_image = [name.encode("utf-8") for name in sorted({obj.name for obj, _ in kept})]
+    feature[features.CLASSES_IN_IMAGE].bytes_list.value.extend(classes_in_image)
+    feature[features.OBJECTS_IN_IMAGES_WITH_CLASS].bytes_list.value.extend(
+        [name for name in classes_in_image for _ in range(len(kept))])
 
     counts.add(entry.split, rj.EXAMPLES_OUT)
     counts.add(entry.split, rj.OBJECTS_OUT, len(kept))

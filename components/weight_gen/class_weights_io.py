@@ -54,6 +54,7 @@ def class_weights_document(method: str, parameters: Mapping[str, Any], split: st
                 "id": result.id,
                 "objects": result.objects,
                 "images": result.images,
+                "objects_in_images_with_class": result.objects_in_images_with_class,
                 "raw_weight": fixed_float(result.raw_weight),
                 "weight": fixed_float(result.weight),
                 "repeat_factor": fixed_float(result.repeat_factor),

@@ -3,8 +3,11 @@
 `image/object/class/text` holds one value per box, so its top values give the
 objects per class (n_c); the auxiliary `odweights/classes_in_image` holds each
 class present in an image once, so its top values give the images per class
-(m_c). TFDV lists only `num_top_values` values: a list that does not add up to
-the feature's number of values was truncated and is refused.
+(m_c); the auxiliary `odweights/objects_in_images_with_class` holds each class
+present in an image once per box of the image, so its top values give the
+objects in the images containing the class (D_c). TFDV lists only
+`num_top_values` values: a list that does not add up to the feature's number of
+values was truncated and is refused.
 """
 
 from typing import Dict, List, Mapping, Tuple
@@ -80,8 +83,10 @@ def class_counts(stats: statistics_pb2.DatasetFeatureStatistics,
     """(number of images, counts of every label-map class in id order)."""
     objects = value_counts(stats, features.CLASS_TEXT)
     images = value_counts(stats, features.CLASSES_IN_IMAGE)
+    objects_in_images = value_counts(stats, features.OBJECTS_IN_IMAGES_WITH_CLASS)
     for feature, counts in ((features.CLASS_TEXT, objects),
-                            (features.CLASSES_IN_IMAGE, images)):
+                            (features.CLASSES_IN_IMAGE, images),
+                            (features.OBJECTS_IN_IMAGES_WITH_CLASS, objects_in_images)):
         unknown = sorted(set(counts) - set(label_map))
         if unknown:
             raise BadInputError(
@@ -90,5 +95,6 @@ def class_counts(stats: statistics_pb2.DatasetFeatureStatistics,
     ordered = sorted(label_map.items(), key=lambda item: item[1])
     return stats.num_examples, [
         ClassCount(name=name, id=class_id, objects=objects.get(name, 0),
-                   images=images.get(name, 0))
+                   images=images.get(name, 0),
+                   objects_in_images_with_class=objects_in_images.get(name, 0))
         for name, class_id in ordered]

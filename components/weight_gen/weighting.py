@@ -1,7 +1,8 @@
 """Class weights and repeat factors from per-class counts: the pure math.
 
 Formulas and references: shared design note `weighting.md`. Counts per class:
-`objects` (n_c, boxes of the class), `images` (m_c, images containing it);
+`objects` (n_c, boxes of the class), `images` (m_c, images containing it),
+`objects_in_images_with_class` (D_c, all boxes of the images containing it);
 `num_images` (M) is the number of images of the split. Raw weights follow
 the chosen method; the weight written to boxes is `raw / max(raw)`, in (0, 1]
 as the OD API expects (optionally floored at `min_weight`).
@@ -44,6 +45,7 @@ class ClassCount:
     id: int
     objects: int
     images: int
+    objects_in_images_with_class: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ClassWeight:
     id: int
     objects: int
     images: int
+    objects_in_images_with_class: int
     raw_weight: Optional[float]
     weight: float
     repeat_factor: float
@@ -197,6 +200,7 @@ def compute(counts: Sequence[ClassCount], num_images: int,
             flags.add(FLAG_OVERRIDE)
         results.append(ClassWeight(
             name=count.name, id=count.id, objects=count.objects, images=count.images,
+            objects_in_images_with_class=count.objects_in_images_with_class,
             raw_weight=raw_weight, weight=weight,
             repeat_factor=repeat_factor(count.images, num_images, options.rfs_threshold),
             flags=tuple(sorted(flags))))
@@ -219,8 +223,9 @@ def weight_ratio(results: Sequence[ClassWeight]) -> float:
 def _check_counts(counts: Sequence[ClassCount], num_images: int) -> None:
     if not counts:
         raise BadInputError("no classes to weight: the label map is empty")
+    total_objects = sum(count.objects for count in counts)
     for count in counts:
-        if count.objects < 0 or count.images < 0:
+        if min(count.objects, count.images, count.objects_in_images_with_class) < 0:
             raise BadInputError(f"class {count.name!r} has a negative count: {count}")
         if (count.objects == 0) != (count.images == 0) or count.images > count.objects:
             raise BadInputError(
@@ -231,6 +236,13 @@ def _check_counts(counts: Sequence[ClassCount], num_images: int) -> None:
             raise BadInputError(
                 f"class {count.name!r} is in {count.images} images but the split has only "
                 f"{num_images}; the statistics do not match the data, rerun StatisticsGen")
+        if not (count.objects <= count.objects_in_images_with_class <= total_objects
+                and (count.objects == 0) == (count.objects_in_images_with_class == 0)):
+            raise BadInputError(
+                f"class {count.name!r}: {count.objects} objects and "
+                f"{count.objects_in_images_with_class} objects in the images containing it "
+                f"(of {total_objects} objects in all) is impossible; the statistics do not "
+                "match the data, rerun StatisticsGen")
 
 
 def _manual_raw_weights(names: Sequence[str], options: WeightOptions) -> Dict[str, float]:
@@ -263,11 +275,9 @@ def _computed_raw_weights(counts: Sequence[ClassCount],
         values = [effective_number_weight(c.objects, options.beta) for c in seen]
     elif method in (MEDIAN_FREQUENCY, MEDIAN_FREQUENCY_GLOBAL):
         if method == MEDIAN_FREQUENCY:
-            # Eigen & Fergus divide by the size of the images containing c (pixels in
-            # segmentation, where every image has the same size). Statistics count
-            # images, not the objects of other classes inside them, so each image
-            # counts as one unit of size: f_c = n_c / m_c (any constant cancels).
-            frequencies = [c.objects / c.images for c in seen]
+            # Eigen & Fergus: f_c = n_c / D_c, the objects of c over all objects of
+            # the images that contain c (chainercv's calc_weight.py counts pixels).
+            frequencies = [c.objects / c.objects_in_images_with_class for c in seen]
         else:
             frequencies = [c.objects / total_objects for c in seen]
         median = statistics.median(frequencies)

@@ -21,7 +21,8 @@ _MISSING_WEIGHT = -1.0
 
 def preprocessing_fn(inputs: Mapping[str, Any],
                      custom_config: Mapping[str, Any]) -> Dict[str, Any]:
-    """Passes every OD API key through, adds image/object/weight, drops the statistics-only key."""
+    """Passes every OD API key through, adds image/object/weight, drops the auxiliary keys
+    that exist only for StatisticsGen (features.AUXILIARY_KEYS)."""
     class_weights = custom_config.get(CLASS_WEIGHTS_KEY)
     if not class_weights:
         raise ValueError(

@@ -153,7 +153,7 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
         for serialized in records:
             example = tf.train.Example.FromString(serialized).features.feature
             assert not any(key.startswith(features.FORBIDDEN_PREFIX) for key in example)
-            assert features.CLASSES_IN_IMAGE not in example
+            assert not set(features.AUXILIARY_KEYS) & set(example)
             classes = [v.decode() for v in example[features.CLASS_TEXT].bytes_list.value]
             box_weights = list(example[features.WEIGHT].float_list.value)
             assert box_weights == pytest.approx([weights[name] for name in classes], rel=1e-6)

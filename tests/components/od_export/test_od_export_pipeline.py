@@ -119,6 +119,8 @@ def _example(source_id, image_format, image_path, boxes):
         features.TRUNCATED: ints([index % 2 for index in range(len(boxes))]),
         features.VIEW: texts(["Unspecified"] * len(boxes)),
         features.CLASSES_IN_IMAGE: texts(sorted(set(names))),
+        features.OBJECTS_IN_IMAGES_WITH_CLASS: texts(
+            [name for name in sorted(set(names)) for _ in names]),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 

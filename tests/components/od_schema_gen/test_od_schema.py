@@ -40,6 +40,8 @@ def od_example(boxes, image_format=b"jpeg", height=100):
         features.TRUNCATED: feature("int", [0] * len(boxes)),
         features.VIEW: feature("bytes", [b"Unspecified"] * len(boxes)),
         features.CLASSES_IN_IMAGE: feature("bytes", sorted(set(names))),
+        features.OBJECTS_IN_IMAGES_WITH_CLASS: feature(
+            "bytes", [name for name in sorted(set(names)) for _ in names]),
     }
     return tf.train.Example(features=tf.train.Features(feature=example))
 
@@ -75,7 +77,7 @@ def test_every_example_gen_feature_is_in_the_schema_with_its_type(schema):
 def test_no_feature_has_a_fixed_shape_and_there_are_no_sparse_features(schema):
     assert not any(feature.HasField("shape") for feature in schema.feature)
     assert not schema.sparse_feature
-    for name in features.PER_BOX_KEYS + (features.CLASSES_IN_IMAGE,):
+    for name in features.PER_BOX_KEYS + features.AUXILIARY_KEYS:
         assert not by_name(schema)[name].HasField("value_count"), name
 
 

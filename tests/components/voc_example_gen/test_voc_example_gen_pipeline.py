@@ -101,6 +101,9 @@ def _check_example_against_sources(example, year_dir, label_map):
     assert value(features.TRUNCATED) == [o["truncated"] for o in objects]
     assert value(features.VIEW) == [o["pose"].encode() for o in objects]
     assert value(features.CLASSES_IN_IMAGE) == sorted({o["name"].encode() for o in objects})
+    # each class of the image once per object of the image: its statistics count D_c
+    assert value(features.OBJECTS_IN_IMAGES_WITH_CLASS) == [
+        name for name in sorted({o["name"].encode() for o in objects}) for _ in objects]
     return image_id, [o["name"] for o in objects]
 
 
@@ -227,8 +230,11 @@ def test_every_bad_input_case_ends_in_one_place(tmp_path):
     unicode = kept["VOC2007/g_unicode_ž"]
     assert vf.feature_values(unicode, features.CLASS_LABEL) == [7]
     assert vf.feature_values(unicode, features.CLASSES_IN_IMAGE) == ["žirafa".encode()]
+    assert vf.feature_values(unicode, features.OBJECTS_IN_IMAGES_WITH_CLASS) == [
+        "žirafa".encode()] * len(vf.feature_values(unicode, features.CLASS_TEXT))
     background = kept["VOC2007/g_background"]
-    assert all(vf.feature_values(background, key) == [] for key in features.PER_BOX_KEYS)
+    assert all(vf.feature_values(background, key) == []
+               for key in features.PER_BOX_KEYS + features.AUXILIARY_KEYS)
 
 
 def _tiny_devkit(root):

@@ -17,7 +17,8 @@ NUM_CLASSES = 25
 
 def class_batch():
     """A record batch of 40 images over 25 classes: class i has i+1 objects in one
-    image and, for even i, one more object in the image of class 0."""
+    image and, for even i, one more object in a shared image of 14 objects (two of
+    class 0), written as the VOC ExampleGen writes them."""
     boxes = [[f"c{i:02d}"] * (i + 1) for i in range(NUM_CLASSES)]
     boxes += [["c00"] + [f"c{i:02d}" for i in range(0, NUM_CLASSES, 2)]]
     boxes += [[] for _ in range(40 - len(boxes))]
@@ -25,15 +26,22 @@ def class_batch():
         [pa.array([[n.encode() for n in b] for b in boxes], type=pa.list_(pa.binary())),
          pa.array([[n.encode() for n in sorted(set(b))] for b in boxes],
                   type=pa.list_(pa.binary())),
+         pa.array([[n.encode() for n in sorted(set(b)) for _ in b] for b in boxes],
+                  type=pa.list_(pa.binary())),
          pa.array([[b"secret bytes"]] * len(boxes), type=pa.list_(pa.binary()))],
-        [features.CLASS_TEXT, features.CLASSES_IN_IMAGE, features.ENCODED])
+        [features.CLASS_TEXT, features.CLASSES_IN_IMAGE, features.OBJECTS_IN_IMAGES_WITH_CLASS,
+         features.ENCODED])
 
 
 def expected_counts():
+    """Counted by hand from class_batch: the shared image holds 14 objects."""
     counts = []
     for i in range(NUM_CLASSES):
-        extra = (2 if i == 0 else 1) if i % 2 == 0 else 0
-        counts.append(ClassCount(f"c{i:02d}", i + 1, i + 1 + extra, 1 + (1 if i % 2 == 0 else 0)))
+        in_shared_image = i % 2 == 0
+        extra = (2 if i == 0 else 1) if in_shared_image else 0
+        counts.append(ClassCount(
+            f"c{i:02d}", i + 1, objects=i + 1 + extra, images=1 + int(in_shared_image),
+            objects_in_images_with_class=i + 1 + (14 if in_shared_image else 0)))
     return counts
 
 
@@ -69,12 +77,15 @@ def test_classes_outside_the_label_map_are_refused():
         statistics_counts.class_counts(statistics_counts.dataset_statistics(stats), smaller)
 
 
-def test_statistics_without_the_class_features_are_refused():
+@pytest.mark.parametrize("allowlist, missing", [
+    ([features.CLASS_TEXT], features.CLASSES_IN_IMAGE),
+    ([features.CLASS_TEXT, features.CLASSES_IN_IMAGE], features.OBJECTS_IN_IMAGES_WITH_CLASS),
+])
+def test_statistics_without_the_class_features_are_refused(allowlist, missing):
     options = statistics_counts.statistics_options()
-    options.feature_allowlist = [features.CLASS_TEXT]
+    options.feature_allowlist = allowlist
     stats = generate_statistics_in_memory(class_batch(), options)
-    with pytest.raises(BadInputError, match="no feature 'odweights/classes_in_image'.*"
-                                            "statistics_options"):
+    with pytest.raises(BadInputError, match=f"no feature '{missing}'.*statistics_options"):
         statistics_counts.class_counts(statistics_counts.dataset_statistics(stats), label_map())
 
 

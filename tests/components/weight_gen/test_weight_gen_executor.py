@@ -30,9 +30,12 @@ def split_statistics(boxes_per_image, xmax=0.9):
         column([[n.encode() for n in boxes] for boxes in boxes_per_image], pa.binary()),
         column([[n.encode() for n in sorted(set(boxes))] for boxes in boxes_per_image],
                pa.binary()),
+        column([[n.encode() for n in sorted(set(boxes)) for _ in boxes]
+                for boxes in boxes_per_image], pa.binary()),
         column([[0.1] * len(boxes) for boxes in boxes_per_image], pa.float32()),
         column([[xmax] * len(boxes) for boxes in boxes_per_image], pa.float32()),
-    ], [features.CLASS_TEXT, features.CLASSES_IN_IMAGE, features.BBOX_XMIN, features.BBOX_XMAX])
+    ], [features.CLASS_TEXT, features.CLASSES_IN_IMAGE, features.OBJECTS_IN_IMAGES_WITH_CLASS,
+        features.BBOX_XMIN, features.BBOX_XMAX])
     return generate_statistics_in_memory(batch, statistics_options())
 
 
@@ -85,6 +88,17 @@ def test_weights_of_the_train_split(tmp_path, inputs):
     # r_c = max(1, sqrt(0.5 / (m_c / 4))): cat 1, dog and bird sqrt(2).
     assert [c["repeat_factor"] for c in document["classes"]] == [1.0, 1.41421356237, 1.41421356237]
     assert output.get_float_custom_property("weight_ratio") == 4.0
+    # D_c, objects in the images containing c: cat 3 + 1 + 2, dog 3, bird 2.
+    assert [c["objects_in_images_with_class"] for c in document["classes"]] == [6, 3, 2]
+
+
+def test_median_frequency_divides_by_the_objects_of_the_images_containing_the_class(
+        tmp_path, inputs):
+    # f_c = n_c / D_c: cat 4/6, dog 1/3, bird 1/2; median 1/2 -> raw 0.75, 1.5, 1.
+    output = run_weight_gen(tmp_path, "weights", inputs, method="median_frequency")
+    document = load_class_weights(output.uri)
+    assert [(c["raw_weight"], c["weight"]) for c in document["classes"]] == [
+        (0.75, 0.5), (1.5, 1.0), (1.0, 0.666666666667)]
 
 
 def test_same_inputs_give_byte_identical_files(tmp_path, inputs):

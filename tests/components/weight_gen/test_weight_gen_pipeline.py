@@ -24,16 +24,20 @@ UNSEEN_CLASS = "zz_never_annotated"
 
 
 def xml_counts(year_dir, split):
-    """(images, {class: objects}, {class: images}) read straight from the XML files."""
+    """(images, {class: objects}, {class: images}, {class: objects in the images
+    containing it}) read straight from the XML files."""
     with open(os.path.join(year_dir, "ImageSets", "Main", f"{split}.txt")) as file:
         ids = file.read().split()
     objects, images = collections.Counter(), collections.Counter()
+    objects_in_images = collections.Counter()
     for image_id in ids:
         root = ElementTree.parse(os.path.join(year_dir, "Annotations", image_id + ".xml"))
         names = [obj.findtext("name").strip() for obj in root.iter("object")]
         objects.update(names)
         images.update(set(names))
-    return len(ids), objects, images
+        for name in set(names):
+            objects_in_images[name] += len(names)
+    return len(ids), objects, images, objects_in_images
 
 
 def run_pipeline(tmp_dir, voc_dir, label_map_text, **weight_options):
@@ -81,7 +85,7 @@ def test_counts_equal_the_counts_of_the_xml_files(pipeline_run):
     summary, label_map, store = pipeline_run
     [artifact] = class_weights_artifacts(store)
     document = load_class_weights(artifact.uri)
-    num_images, objects, images = xml_counts(summary.dataset_dir, "train")
+    num_images, objects, images, objects_in_images = xml_counts(summary.dataset_dir, "train")
     assert len(objects) > 20, "the data must have more classes than TFDV lists by default"
     assert document["split"] == "train"
     assert document["num_images"] == num_images
@@ -92,6 +96,10 @@ def test_counts_equal_the_counts_of_the_xml_files(pipeline_run):
         name: objects.get(name, 0) for name in label_map}
     assert {c["name"]: c["images"] for c in document["classes"]} == {
         name: images.get(name, 0) for name in label_map}
+    assert {c["name"]: c["objects_in_images_with_class"] for c in document["classes"]} == {
+        name: objects_in_images.get(name, 0) for name in label_map}
+    # The data must make D_c differ from n_c, or the check above proves little.
+    assert any(objects_in_images[name] > objects[name] for name in objects)
 
 
 @pytest.mark.e2e

@@ -12,13 +12,16 @@ from odweights.components.weight_gen.weighting import ClassCount, WeightOptions
 from odweights.errors import BadInputError, InvalidOptionsError
 
 WORKED_OBJECTS = [1000, 100, 10]
+EVERY_CLASS_IN_EVERY_IMAGE = [sum(WORKED_OBJECTS)] * 3
 
 
-def worked_counts(images=None):
+def worked_counts(images=None, objects_in_images=None):
     """weighting.md's example n = [1000, 100, 10]; by default every class in every image."""
     images = images or [10, 10, 10]
-    return [ClassCount(name, class_id, objects, m) for name, class_id, objects, m in
-            zip(["common", "middle", "rare"], [1, 2, 3], WORKED_OBJECTS, images)]
+    objects_in_images = objects_in_images or EVERY_CLASS_IN_EVERY_IMAGE
+    return [ClassCount(name, class_id, objects, m, d) for name, class_id, objects, m, d in
+            zip(["common", "middle", "rare"], [1, 2, 3], WORKED_OBJECTS, images,
+                objects_in_images)]
 
 
 def weights(results):
@@ -66,19 +69,33 @@ def test_worked_example_median_frequency_raw(method):
     assert raw_weights(results) == pytest.approx([0.1, 1.0, 10.0])
 
 
-def test_median_frequency_counts_images_containing_the_class():
-    # f_c = n_c / m_c: [1000/500, 100/10, 10/10] = [2, 10, 1], median 2.
-    results = weighting.compute(worked_counts([500, 10, 10]), 1000,
-                                WeightOptions(method="median_frequency"))
-    assert raw_weights(results) == pytest.approx([1.0, 0.2, 2.0])
+def test_median_frequency_of_classes_that_never_share_an_image_is_all_ones():
+    # D_c = n_c: f_c = 1 for every class (weighting.md's degenerate case).
+    counts = worked_counts([500, 10, 10], objects_in_images=WORKED_OBJECTS)
+    results = weighting.compute(counts, 1000, WeightOptions(method="median_frequency"))
+    assert raw_weights(results) == [1.0, 1.0, 1.0]
+    assert weights(results) == [1.0, 1.0, 1.0]
     # The global variant ignores the images: f_c = n_c / N.
-    results = weighting.compute(worked_counts([500, 10, 10]), 1000,
-                                WeightOptions(method="median_frequency_global"))
+    results = weighting.compute(counts, 1000, WeightOptions(method="median_frequency_global"))
     assert raw_weights(results) == pytest.approx([0.1, 1.0, 10.0])
 
 
+def test_median_frequency_of_a_mixed_split_counted_by_hand():
+    # Images (boxes): [a, a, a, b], [a, a], [b, c], [c, c].
+    # n = a 5, b 2, c 3; m = 2 each; D = a 4 + 2, b 4 + 2, c 2 + 2.
+    # f = a 5/6, b 2/6, c 3/4; median 3/4 -> raw 0.9, 2.25, 1; final / 2.25.
+    counts = [ClassCount("a", 1, 5, 2, 6), ClassCount("b", 2, 2, 2, 6),
+              ClassCount("c", 3, 3, 2, 4)]
+    results = weighting.compute(counts, 4, WeightOptions(method="median_frequency"))
+    assert raw_weights(results) == pytest.approx([0.9, 2.25, 1.0])
+    assert weights(results) == pytest.approx([0.4, 1.0, 1 / 2.25])
+    # Global: f = n / 10 = [0.5, 0.2, 0.3]; median 0.3 -> raw 0.6, 1.5, 1.
+    results = weighting.compute(counts, 4, WeightOptions(method="median_frequency_global"))
+    assert raw_weights(results) == pytest.approx([0.6, 1.5, 1.0])
+
+
 def test_median_frequency_of_an_even_number_of_classes_takes_the_middle_mean():
-    counts = [ClassCount(f"c{i}", i + 1, n, 1) for i, n in enumerate([1, 2, 4, 8])]
+    counts = [ClassCount(f"c{i}", i + 1, n, 1, n) for i, n in enumerate([1, 2, 4, 8])]
     results = weighting.compute(counts, 10, WeightOptions(method="median_frequency_global"))
     median = (2 / 15 + 4 / 15) / 2
     assert raw_weights(results) == pytest.approx([median / (n / 15) for n in [1, 2, 4, 8]])
@@ -95,7 +112,7 @@ def test_balanced_equals_scikit_learn(seed):
     rng = random.Random(seed)
     num_classes = rng.randint(2, 40)
     objects = [rng.randint(1, 5000) for _ in range(num_classes)]
-    counts = [ClassCount(f"class{i:02d}", i + 1, n, max(1, n // 3))
+    counts = [ClassCount(f"class{i:02d}", i + 1, n, max(1, n // 3), n)
               for i, n in enumerate(objects)]
     labels = np.repeat(np.arange(num_classes), objects)
     expected = compute_class_weight("balanced", classes=np.arange(num_classes), y=labels)
@@ -123,7 +140,7 @@ def test_effective_number_tends_to_inverse_frequency_as_beta_goes_to_one():
 
 
 def test_unseen_classes_get_weight_one_and_a_flag():
-    counts = worked_counts() + [ClassCount("absent", 4, 0, 0)]
+    counts = worked_counts() + [ClassCount("absent", 4, 0, 0, 0)]
     for method in ("inverse_frequency", "balanced", "effective_number", "median_frequency"):
         results = weighting.compute(counts, 10, WeightOptions(method=method))
         absent = results[3]
@@ -135,7 +152,7 @@ def test_unseen_classes_get_weight_one_and_a_flag():
 
 
 def test_a_split_without_objects_weighs_every_class_one():
-    counts = [ClassCount("a", 1, 0, 0), ClassCount("b", 2, 0, 0)]
+    counts = [ClassCount("a", 1, 0, 0, 0), ClassCount("b", 2, 0, 0, 0)]
     results = weighting.compute(counts, 5, WeightOptions(method="balanced"))
     assert weights(results) == [1.0, 1.0]
     assert all(r.flags == ("unseen",) for r in results)
@@ -221,14 +238,20 @@ def test_overrides_of_classes_outside_the_label_map_are_refused():
                                         class_weights={"hat": 0.5, "dress": 0.1}))
 
 
-@pytest.mark.parametrize("count, num_images, message", [
-    (ClassCount("a", 1, 5, 0), 10, "5 objects in 0 images is impossible"),
-    (ClassCount("a", 1, 2, 3), 10, "2 objects in 3 images is impossible"),
-    (ClassCount("a", 1, 20, 12), 10, "in 12 images but the split has only 10"),
+@pytest.mark.parametrize("counts, num_images, message", [
+    ([ClassCount("a", 1, 5, 0, 5)], 10, "5 objects in 0 images is impossible"),
+    ([ClassCount("a", 1, 2, 3, 2)], 10, "2 objects in 3 images is impossible"),
+    ([ClassCount("a", 1, 20, 12, 20)], 10, "in 12 images but the split has only 10"),
+    ([ClassCount("a", 1, 5, 2, 4)], 10,
+     r"5 objects and 4 objects in the images containing it \(of 5 objects in all\) is imp"),
+    ([ClassCount("a", 1, 5, 2, 9), ClassCount("b", 2, 3, 1, 3)], 10,
+     r"5 objects and 9 objects in the images containing it \(of 8 objects in all\)"),
+    ([ClassCount("a", 1, 0, 0, 3), ClassCount("b", 2, 3, 1, 3)], 10,
+     r"0 objects and 3 objects in the images containing it"),
 ])
-def test_inconsistent_counts_are_refused(count, num_images, message):
+def test_inconsistent_counts_are_refused(counts, num_images, message):
     with pytest.raises(BadInputError, match=message):
-        weighting.compute([count], num_images, WeightOptions())
+        weighting.compute(counts, num_images, WeightOptions())
 
 
 def test_parse_class_weights_reads_the_command_line_form():

@@ -21,7 +21,7 @@ from odweights.errors import BadInputError
 
 WEIGHTS = {"cat": 0.25, "dog": 1.0, "bird": 0.5}
 _STRING_KEYS = {features.FILENAME, features.SOURCE_ID, features.KEY_SHA256, features.ENCODED,
-                features.FORMAT, features.CLASS_TEXT, features.VIEW, features.CLASSES_IN_IMAGE}
+                features.FORMAT, features.CLASS_TEXT, features.VIEW, *features.AUXILIARY_KEYS}
 RAW_FEATURE_SPEC = {
     key: tf.io.VarLenFeature(tf.string if key in _STRING_KEYS
                              else tf.float32 if key in features.BBOX_KEYS else tf.int64)
@@ -46,6 +46,8 @@ def _raw_example(index, class_names):
         features.DIFFICULT: [0] * boxes, features.TRUNCATED: [1] * boxes,
         features.VIEW: [b"Frontal"] * boxes,
         features.CLASSES_IN_IMAGE: sorted({name.encode() for name in class_names}),
+        features.OBJECTS_IN_IMAGES_WITH_CLASS: [
+            name.encode() for name in sorted(set(class_names)) for _ in class_names],
     }
 
 
