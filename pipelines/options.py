@@ -11,11 +11,12 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from odweights.components.od_export.options import ExportOptions
-from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+from odweights.components.voc_example_gen.ingest_options import (
+    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
+    check_ingest_options)
 from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.components.weight_gen import weighting
 from odweights.errors import InvalidOptionsError
-from odweights.label_map import parse_label_map
 
 PIPELINE_NAME = "odweights"
 
@@ -29,7 +30,6 @@ PIPELINE_NAME = "odweights"
 DEFAULT_BEAM_PIPELINE_ARGS: Tuple[str, ...] = ()
 
 DEFAULT_SPLITS = ("train", "val")
-DEFAULT_MAX_REJECTED_FRACTION = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,20 +80,11 @@ class PipelineOptions:
                 f"splits {list(self.splits)}: give split names separated by commas, "
                 "e.g. --splits train,val")
         check_split_names(self.splits)
-        if self.label_map_text is not None:
-            parse_label_map(self.label_map_text)
-        if not _is_fraction(self.max_rejected_fraction):
-            raise InvalidOptionsError(
-                f"max rejected fraction must be a number in [0, 1] (0.01 allows 1% of images "
-                f"and objects to be rejected), got {self.max_rejected_fraction!r}")
-        if self.clip_tolerance is not None and not (
-                weighting.is_number(self.clip_tolerance) and 0.0 <= self.clip_tolerance < 1.0):
-            raise InvalidOptionsError(
-                f"clip tolerance must be a number in [0, 1) (a fraction of the image's "
-                f"width/height), got {self.clip_tolerance!r}")
-        if self.exif_policy is not None and self.exif_policy not in EXIF_POLICIES:
-            raise InvalidOptionsError(
-                f"EXIF policy {self.exif_policy!r}: choose one of {', '.join(EXIF_POLICIES)}")
+        # None: the component's default.
+        check_ingest_options(
+            self.label_map_text, self.max_rejected_fraction,
+            DEFAULT_CLIP_TOLERANCE if self.clip_tolerance is None else self.clip_tolerance,
+            DEFAULT_EXIF_POLICY if self.exif_policy is None else self.exif_policy)
         weighting.WeightOptions(
             method=self.method, beta=self.beta, rfs_threshold=self.rfs_threshold,
             min_weight=self.min_weight, class_weights=dict(self.class_weights),
@@ -137,7 +128,3 @@ class PipelineOptions:
 def parse_splits(text: str) -> Tuple[str, ...]:
     """`train,val` -> ('train', 'val')."""
     return tuple(name.strip() for name in text.split(","))
-
-
-def _is_fraction(value) -> bool:
-    return weighting.is_number(value) and 0.0 <= value <= 1.0

@@ -8,14 +8,13 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from odweights import label_map as label_map_lib
 from odweights.components import artifact_types
 from odweights.components.voc_example_gen import executor
 from odweights.components.voc_example_gen.driver import VocDriver
-from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
-from odweights.errors import InvalidOptionsError
+from odweights.components.voc_example_gen.ingest_options import (
+    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
+    check_ingest_options)
 
-DEFAULT_CLIP_TOLERANCE = 0.01
 
 
 class VocExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -60,10 +59,10 @@ class VocExampleGen(FileBasedExampleGen):
         range_config: Optional[range_config_pb2.RangeConfig] = None,
         label_map: Optional[str] = None,
         strict: bool = False,
-        max_rejected_fraction: float = 0.01,
+        max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION,
         clip_tolerance: float = DEFAULT_CLIP_TOLERANCE,
         drop_difficult: bool = False,
-        exif_policy: str = "fix",
+        exif_policy: str = DEFAULT_EXIF_POLICY,
         reencode_unsupported: bool = False,
     ):
         """Args:
@@ -83,16 +82,7 @@ class VocExampleGen(FileBasedExampleGen):
           reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
             rejecting them.
         """
-        if label_map is not None:
-            label_map_lib.parse_label_map(label_map)
-        if exif_policy not in EXIF_POLICIES:
-            raise InvalidOptionsError(
-                f"exif_policy {exif_policy!r}: use one of {', '.join(EXIF_POLICIES)}")
-        if not 0.0 <= max_rejected_fraction <= 1.0:
-            raise InvalidOptionsError(
-                f"max_rejected_fraction {max_rejected_fraction}: use a value in [0, 1]")
-        if not 0.0 <= clip_tolerance < 1.0:
-            raise InvalidOptionsError(f"clip_tolerance {clip_tolerance}: use a value in [0, 1)")
+        check_ingest_options(label_map, max_rejected_fraction, clip_tolerance, exif_policy)
         output_config = output_config or example_gen_pb2.Output()
         spec = VocExampleGenSpec(
             input_base=input_base,

@@ -18,6 +18,8 @@ from odweights.components.voc_example_gen.annotation import (
     Annotation, AnnotationError, parse_annotation, resolve_image_path)
 from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_box
 from odweights.components.voc_example_gen.image_check import ImageRejected, check_image
+from odweights.components.voc_example_gen.ingest_options import (
+    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY)
 
 
 class Entry(NamedTuple):
@@ -37,9 +39,9 @@ class ParsedEntry(NamedTuple):
 
 class Options(NamedTuple):
     input_base: str
-    clip_tolerance: float = 0.01
+    clip_tolerance: float = DEFAULT_CLIP_TOLERANCE
     drop_difficult: bool = False
-    exif_policy: str = "fix"
+    exif_policy: str = DEFAULT_EXIF_POLICY
     reencode_unsupported: bool = False
 
 
