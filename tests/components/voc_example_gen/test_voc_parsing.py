@@ -14,7 +14,7 @@ from odweights import features
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
-    AnnotationError, parse_annotation, resolve_image_path)
+    AnnotationError, may_hold_dtd, parse_annotation, resolve_image_path)
 from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_box
 from odweights.components.voc_example_gen.image_check import CheckedImage, check_image
 from odweights.errors import InvalidOptionsError
@@ -57,6 +57,38 @@ def test_parse_refuses(xml, reason):
     with pytest.raises(AnnotationError) as error:
         parse_annotation(xml)
     assert error.value.reason == reason
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16")  # with a byte order mark, as expat needs
+
+
+@pytest.mark.parametrize("xml", [
+    vf.BILLION_LAUGHS.encode(), vf.EXTERNAL_ENTITY.encode(),
+    _utf16(vf.BILLION_LAUGHS), _utf16(vf.EXTERNAL_ENTITY)])
+def test_every_document_that_can_declare_entities_takes_the_hardened_parser(xml):
+    assert may_hold_dtd(xml)
+    with pytest.raises(AnnotationError) as error:
+        parse_annotation(xml)
+    assert error.value.reason == "forbidden_xml"
+
+
+def test_documents_without_a_dtd_parse_alike_in_any_encoding():
+    text = vf.voc_xml("ü.jpg", (40, 30), [vf.obj("Käfer")])
+    assert not may_hold_dtd(text.encode())
+    latin1 = vf.voc_xml("ü.jpg", (40, 30), [vf.obj("Käfer")],
+                        prolog='<?xml version="1.0" encoding="iso-8859-1"?>\n').encode("latin-1")
+    assert not may_hold_dtd(latin1)
+    assert (parse_annotation(text.encode()) == parse_annotation(latin1)
+            == parse_annotation(_utf16(text)))
+    assert parse_annotation(latin1).objects[0].name == "Käfer"
+
+
+def test_an_undeclared_entity_is_malformed():
+    xml = vf.voc_xml("a.jpg", (40, 30), [vf.obj("cat")]).replace("cat", "&cat;").encode()
+    with pytest.raises(AnnotationError) as error:
+        parse_annotation(xml)
+    assert error.value.reason == "malformed_xml"
 
 
 def test_resolve_image_path_stays_inside_the_image_folder():
