@@ -164,6 +164,18 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
     assert f'input_path: "{os.path.join(export_dir, "train.record-?????-of-00001")}"' in reader
 
 
+def test_examples_between_components_are_uncompressed_tfrecords(first_run, dataset):
+    """Neither the VOC ExampleGen nor WeightedTransform spends time compressing JPEG bytes."""
+    pipeline_dir = os.path.join(first_run["dir"], "pipeline")
+    images = dataset["summary"].split_images
+    for pattern in ("VocExampleGen/examples/*/Split-*/*",
+                    "WeightedTransform/transformed_examples/*/Split-*/*"):
+        paths = tf.io.gfile.glob(os.path.join(pipeline_dir, pattern))
+        assert paths and not [path for path in paths if path.endswith(".gz")], paths
+        records = sum(1 for _ in tf.data.TFRecordDataset(paths))  # no compression type
+        assert records == images["train"] + images["val"]
+
+
 def test_summary_json_and_printed_summary_agree_with_the_source(first_run, dataset):
     summary = json.load(open(os.path.join(first_run["dir"], "export", "summary.json")))
     expected = dataset["summary"]
