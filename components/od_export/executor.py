@@ -10,10 +10,11 @@ Artifact layout (file names are a contract, the OD API reads them as they are):
 
 Sharding and order: sharding.py. Memory: the stage that reads the records
 appends each one to a spill file of its shard (one per shard and Beam bundle,
-in the executor's temp dir); only the spill file names go through the shuffle.
-Then each shard's spill files are read, sorted and written as the shard file:
-a worker holds one shard at a time (~1,000 images with automatic sharding),
-never a whole split, on the DirectRunner as on a distributed runner.
+in the executor's temp dir; length-prefixed records, sharding.frame); only the
+spill file names go through the shuffle. Then each shard's spill files are
+read whole, sorted and written as the shard file: a worker holds one shard at
+a time (~1,000 images with automatic sharding), never a whole split, on the
+DirectRunner as on a distributed runner.
 """
 
 import json
@@ -84,8 +85,9 @@ class _SpillRecords(beam.DoFn):
             writer = self._writers.get(shard)
             if writer is None:
                 path = os.path.join(self._spill_dir, f"{self._split}-{shard:05d}-{self._bundle}")
-                writer = self._writers[shard] = (path, tf.io.TFRecordWriter(path))
-            writer[1].write(sharding.spill_record(key, copy_index, record.serialized))
+                writer = self._writers[shard] = (path, tf.io.gfile.GFile(path, "wb"))
+            writer[1].write(sharding.frame(
+                sharding.spill_record(key, copy_index, record.serialized)))
         yield beam.pvalue.TaggedOutput(
             _FACTS, (self._split, (record.class_texts, record.weights, copies)))
 
@@ -123,7 +125,8 @@ def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int]) ->
     records = []
     for spill_path in spill_paths:
         if spill_path is not None:
-            records.extend(record.numpy() for record in tf.data.TFRecordDataset(spill_path))
+            with tf.io.gfile.GFile(spill_path, "rb") as file:
+                records.extend(sharding.unframe(file.read()))
     records.sort()
     path = os.path.join(directory, sharding.shard_file_name(split, shard, num_shards[split]))
     with tf.io.TFRecordWriter(path) as writer:  # no compression: the OD API reads these

@@ -41,6 +41,20 @@ def test_spill_records_sort_by_key_then_copy_then_bytes():
         b"b", b"z", b"a", b"a", b""]
 
 
+def test_unframe_returns_the_framed_records():
+    records = [b"", b"a", bytes(range(256)) * 40000, b"", b"\x00" * 8]
+    data = b"".join(sharding.frame(record) for record in records)
+    assert list(sharding.unframe(data)) == records
+    assert list(sharding.unframe(b"")) == []
+
+
+@pytest.mark.parametrize("cut", [1, 13, 16])  # in the body, the whole body, in the length
+def test_unframe_refuses_a_truncated_spill_file(cut):
+    data = sharding.frame(b"first") + sharding.frame(b"second record")
+    with pytest.raises(OdWeightsError, match="truncated"):
+        list(sharding.unframe(data[:-cut]))
+
+
 def test_shard_names_and_pattern():
     assert sharding.shard_file_name("train", 3, 10) == "train.record-00003-of-00010"
     assert sharding.shard_pattern("val", 10) == "val.record-?????-of-00010"
