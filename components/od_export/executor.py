@@ -40,6 +40,9 @@ from odweights.components.weight_gen.class_weights_io import (
     CLASS_WEIGHTS_FILE, load_class_weights)
 from odweights.errors import BadInputError, OdWeightsError
 from odweights.label_map import LABEL_MAP_FILE
+from odweights.tfrecord_crc import use_hardware_crc32c
+
+use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
 
 SUMMARY_FILE = "summary.json"
 

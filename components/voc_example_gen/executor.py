@@ -40,6 +40,9 @@ from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.convert import (
     Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, read_bytes)
 from odweights.errors import BadInputError, OdWeightsError
+from odweights.tfrecord_crc import use_hardware_crc32c
+
+use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
 
 LABEL_MAP_KEY = "label_map"
 REPORT_KEY = "report"

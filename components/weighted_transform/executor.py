@@ -23,6 +23,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from odweights.components.weight_gen.class_weights_io import load_class_weights
 from odweights.components.weighted_transform.preprocessing import CLASS_WEIGHTS_KEY
 from odweights.errors import BadInputError
+from odweights.tfrecord_crc import use_hardware_crc32c
+
+use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
 
 
 def weights_by_class(document: Mapping[str, Any]) -> Dict[str, float]:
