@@ -30,6 +30,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from odweights import fileio
 from odweights.components.od_export import resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
@@ -88,7 +89,7 @@ class _SpillRecords(beam.DoFn):
             writer = self._writers.get(shard)
             if writer is None:
                 path = os.path.join(self._spill_dir, f"{self._split}-{shard:05d}-{self._bundle}")
-                writer = self._writers[shard] = (path, tf.io.gfile.GFile(path, "wb"))
+                writer = self._writers[shard] = (path, fileio.open_for_writing(path))
             writer[1].write(sharding.frame(
                 sharding.spill_record(key, copy_index, record.serialized)))
         yield beam.pvalue.TaggedOutput(
@@ -128,8 +129,7 @@ def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int]) ->
     records = []
     for spill_path in spill_paths:
         if spill_path is not None:
-            with tf.io.gfile.GFile(spill_path, "rb") as file:
-                records.extend(sharding.unframe(file.read()))
+            records.extend(sharding.unframe(fileio.read_bytes(spill_path)))
     records.sort()
     path = os.path.join(directory, sharding.shard_file_name(split, shard, num_shards[split]))
     with tf.io.TFRecordWriter(path) as writer:  # no compression: the OD API reads these

@@ -13,6 +13,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import tensorflow as tf
 
 from odweights import features
+from odweights.fileio import read_bytes
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
     Annotation, AnnotationError, parse_annotation, resolve_image_path)
@@ -43,15 +44,6 @@ class Options(NamedTuple):
     drop_difficult: bool = False
     exif_policy: str = DEFAULT_EXIF_POLICY
     reencode_unsupported: bool = False
-
-
-def read_bytes(path: str) -> bytes:
-    """open() for local files (fastest), tf.io.gfile for gs:// and the like."""
-    if "://" in path:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            return handle.read()
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def relative_path(path: str, base: str) -> str:

@@ -38,8 +38,9 @@ from odweights import label_map as label_map_lib
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.convert import (
-    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, read_bytes)
+    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry)
 from odweights.errors import BadInputError, OdWeightsError
+from odweights.fileio import read_bytes
 from odweights.tfrecord_crc import use_hardware_crc32c
 
 use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
