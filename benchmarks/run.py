@@ -177,6 +177,41 @@ def compare(summaries: Dict[str, dict]) -> List[dict]:
     return checks
 
 
+def diagnose(summaries: Dict[str, dict]) -> List[str]:
+    """Why a (b)/(c) variant misses its throughput target, from the measurements:
+    its cost per extra image against what the target allows, how many cores it kept
+    busy, and which components the cost comes from."""
+    baseline = summaries.get("a")
+    if not baseline or not baseline["marginal_images_per_s"]:
+        return []
+    baseline_ms = 1000.0 / baseline["marginal_images_per_s"]
+    reasons = []
+    for key, summary in summaries.items():
+        system = key.split(":")[0]
+        target = THROUGHPUT_TARGETS.get(system)
+        throughput = summary["marginal_images_per_s"]
+        if target is None or not throughput or throughput >= target / baseline_ms * 1000.0:
+            continue
+        wall, cpu = summary["wall_s"], summary["cpu_s"]
+        cores = ((cpu[1] - cpu[0]) / (wall[1] - wall[0])
+                 if None not in cpu and wall[1] > wall[0] else None)
+        text = (f"({key}) spends {1000.0 / throughput:.2f} ms per extra image; the target "
+                f"({target} x the baseline's {baseline_ms:.2f} ms) allows "
+                f"{baseline_ms / target:.2f} ms.")
+        if cores is not None:
+            text += f" It kept {cores:.2f} of {os.cpu_count()} cores busy"
+            text += (": Beam's in-process DirectRunner runs every bundle in one Python "
+                     "thread, as the baseline does." if cores < 1.3 else ".")
+        costs = sorted((c for c in summary.get("components") or []
+                        if c["per_image_ms"] is not None and c["per_image_ms"] >= 0.01),
+                       key=lambda c: -c["per_image_ms"])
+        if costs:
+            text += " Per image: " + ", ".join(
+                f"{c['component']} {c['per_image_ms']:.2f} ms" for c in costs) + "."
+        reasons.append(text)
+    return reasons
+
+
 def _round(value: Optional[float], digits: int) -> Optional[float]:
     return None if value is None else round(value, digits)
 
@@ -434,6 +469,9 @@ def markdown(result: dict) -> str:
             met = "yes" if check["met"] else f"**no** ({check['shortfall']})"
             lines.append(f"| {check['check']} | {_fmt(check['value'], 2)} "
                          f"| {check['target']} | {met} |")
+    if result.get("diagnosis"):
+        lines += ["", "Why the throughput targets are missed (from the numbers above):", ""]
+        lines += [f"- {reason}" for reason in result["diagnosis"]]
     for key, _, _, summary in rows:
         if not summary.get("components"):
             continue
@@ -505,6 +543,7 @@ def main(argv=None) -> int:
         "repeat": args.repeat,
         "summaries": summaries,
         "checks": compare(summaries),
+        "diagnosis": diagnose(summaries),
         "runs": {key: [{k: v for k, v in run.items() if k != "stdout_tail"} for run in key_runs]
                  for key, key_runs in runs.items()},
     }

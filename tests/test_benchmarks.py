@@ -135,13 +135,21 @@ def test_summaries_compare_against_the_targets():
     memory = checks["peak RSS growth c:default, small -> large size"]
     assert memory["value"] == pytest.approx(0.4) and not memory["met"]
 
+    diagnosis = bench.diagnose(summaries)
+    assert len(diagnosis) == 1 and diagnosis[0].startswith(  # (b) meets its target
+        "(c:default) spends 4.00 ms per extra image; the target (0.4 x the baseline's "
+        "1.00 ms) allows 2.50 ms. It kept 1.00 of ")
+    assert diagnosis[0].endswith(
+        "Per image: VocExampleGen 1.00 ms, StatisticsGen 0.50 ms.")
     result = {"date": "today", "sizes": sizes, "summaries": summaries,
-              "checks": bench.compare(summaries), "machine": bench.machine_description()}
+              "checks": bench.compare(summaries), "diagnosis": diagnosis,
+              "machine": bench.machine_description()}
     table = bench.markdown(result)
     assert "| (c) odweights run (whole pipeline) | default " in table
     assert "| StatisticsGen | 6.5 / 11.5 | 6.0 | 0.500 |" in table
     assert "| (c) | default | 43.0 / 83.0 | 250 | 44.0 / 84.0 | 250 |" in table
     assert "**no** (38% below target)" in table
+    assert "Why the throughput targets are missed" in table and diagnosis[0] in table
     json.dumps(result)  # the JSON file holds the same
 
 
