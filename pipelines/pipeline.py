@@ -54,6 +54,7 @@ def create_pipeline(
     seed: int = ExportOptions.seed,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
+    ingest_beam_args: Optional[List[str]] = None,
 ) -> tfx.dsl.Pipeline:
     """The seven components, wired, with caching on.
 
@@ -76,6 +77,8 @@ def create_pipeline(
       metadata_connection_config: ML Metadata; None lets the orchestrator decide
         (Kubeflow).
       beam_pipeline_args: for every Beam-based component.
+      ingest_beam_args: added for the VOC ExampleGen alone (e.g. its worker
+        processes: options.ingest_beam_args).
     """
     input_base, input_config, output_config = voc_input_configs(voc_dir, tuple(splits))
     ingest_options = dict(
@@ -88,6 +91,8 @@ def create_pipeline(
     example_gen = VocExampleGen(
         input_base=input_base, input_config=input_config, output_config=output_config,
         label_map=label_map_text, **ingest_options)
+    if ingest_beam_args:
+        example_gen.with_beam_pipeline_args(list(ingest_beam_args))
 
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], stats_options=statistics_options())

@@ -2,8 +2,9 @@
 
 The pipeline runs are shared through module-scoped fixtures (each costs tens
 of seconds): a first run, a cached rerun into the same folder, a rerun with a
-changed export option, and a fresh run on the Beam orchestrator into another
-folder, whose export must be byte-identical to the first.
+changed export option, and a fresh run on the Beam orchestrator, with the VOC
+ExampleGen on two worker processes, into another folder, whose export must be
+byte-identical to the first.
 """
 
 import contextlib
@@ -108,7 +109,7 @@ def reshard_run(dataset, first_run, cached_run):
 def beam_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("out2")
     result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", str(out),
-                       "--orchestrator", "beam"])
+                       "--orchestrator", "beam", "--ingest-workers", "2"])
     assert result["code"] == 0, result["err"]
     result.update(dir=str(out), export=_export_hashes(os.path.join(out, "export")),
                   states=_latest_run_states(os.path.join(out, "metadata.sqlite")))
@@ -219,7 +220,8 @@ def test_beam_orchestrator_runs_the_same_pipeline(beam_run):
 
 
 def test_two_fresh_runs_give_byte_identical_exports(first_run, beam_run):
-    """Different folders, empty metadata, other orchestrator: the same bytes.
+    """Different folders, empty metadata, other orchestrator, the VOC ExampleGen on two
+    worker processes (which split and order its records differently): the same bytes.
 
     input_reader.config holds the absolute export path, so it differs by that path only.
     """

@@ -35,6 +35,22 @@ def test_user_beam_args_are_appended():
     assert chosen.factory_arguments()["beam_pipeline_args"][-1] == "--runner=FlinkRunner"
 
 
+def test_ingest_workers_give_the_example_gen_alone_worker_processes(tmp_path):
+    from odweights.pipelines.pipeline import create_pipeline
+    assert options.ingest_beam_args(1) == ()
+    (tmp_path / "a.xml").write_text("<annotation/>")  # a flat layout
+    arguments = PipelineOptions(voc_dir=str(tmp_path), ingest_workers=0).factory_arguments()
+    beam = BeamOptions(arguments["ingest_beam_args"]).view_as(DirectOptions)
+    assert (beam.direct_running_mode, beam.direct_num_workers) == ("multi_processing", 0)
+    pipeline = create_pipeline(pipeline_root=str(tmp_path / "root"),
+                               export_dir=str(tmp_path / "export"), **arguments)
+    beam_args = {component.id: list(component.executor_spec.beam_pipeline_args)
+                 for component in pipeline.components
+                 if hasattr(component.executor_spec, "beam_pipeline_args")}
+    assert beam_args.pop("VocExampleGen") == arguments["ingest_beam_args"]
+    assert beam_args and not any(beam_args.values())  # StatisticsGen, Transform, export
+
+
 def test_factory_arguments_are_exactly_create_pipelines_parameters():
     from odweights.pipelines.pipeline import create_pipeline
     parameters = set(inspect.signature(create_pipeline).parameters)
@@ -49,6 +65,7 @@ def test_factory_arguments_are_exactly_create_pipelines_parameters():
     (dict(resample="lvis"), "resample \\(--resample\\) must be one of"),
     (dict(rfs_rounding="floor"), "rfs_rounding must be one of"),
     (dict(voc_dir=""), "--voc-dir"),
+    (dict(ingest_workers=-1), "--ingest-workers -1"),
 ])
 def test_validation_errors(changes, message):
     values = dict(voc_dir="d")
