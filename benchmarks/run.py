@@ -13,8 +13,9 @@ per-component breakdown read from the runs' ML Metadata executions.
 Writes benchmarks/results/latest.json and latest.md.
 
 Options also come from the environment: ODW_BENCH_SIZES (e.g. "200,1000"),
-ODW_BENCH_SYSTEMS (e.g. "a,b"), ODW_BENCH_BEAM_MODES (e.g.
-"in_memory,multi_processing").
+ODW_BENCH_SYSTEMS (e.g. "a,b"), ODW_BENCH_BEAM_MODES (default
+"default,ingest_workers_2": in-process, and the VOC ExampleGen on 2 worker
+processes).
 """
 
 import argparse
@@ -56,7 +57,13 @@ BEAM_MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+    # The VOC ExampleGen on 2 worker processes, every other component in-process:
+    # for (b) the same as multi_processing, for (c) `odweights run --ingest-workers 2`.
+    "ingest_workers_2": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
 }
+RUN_FLAGS = {"ingest_workers_2": ["--ingest-workers", "2"]}
+"""`odweights run` flags of a mode for (c), given instead of its Beam arguments."""
+DEFAULT_BEAM_MODES = "default,ingest_workers_2"
 RSS_POLL_SECONDS = 0.25
 
 
@@ -362,7 +369,9 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     log = out_dir + ".log"
-    beam_args = [f"--beam-arg={arg}" for arg in BEAM_MODES[mode]]
+    mode_args = [f"--beam-arg={arg}" for arg in BEAM_MODES[mode]]
+    if system == "c" and mode in RUN_FLAGS:
+        mode_args = RUN_FLAGS[mode]
     if system == "a":
         run = measure([sys.executable, os.path.join(BENCH_DIR, "serial_converter.py"),
                        "--voc-dir", voc_dir, "--output", os.path.join(out_dir, "voc.record")],
@@ -375,11 +384,11 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
         return run
     if system == "b":
         run = measure([sys.executable, os.path.join(BENCH_DIR, "example_gen_stage.py"),
-                       "--voc-dir", voc_dir, "--work-dir", out_dir] + beam_args, log)
+                       "--voc-dir", voc_dir, "--work-dir", out_dir] + mode_args, log)
         attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
         return run
     run = measure(odweights_command() + ["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
-                  + beam_args, log)
+                  + mode_args, log)
     attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
     return run
 
@@ -491,7 +500,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--systems", default=os.environ.get("ODW_BENCH_SYSTEMS", "a,b,c"),
                         help="which of a,b,c to run (default: %(default)s)")
     parser.add_argument("--beam-modes",
-                        default=os.environ.get("ODW_BENCH_BEAM_MODES", "default"),
+                        default=os.environ.get("ODW_BENCH_BEAM_MODES", DEFAULT_BEAM_MODES),
                         help="Beam DirectRunner modes for (b) and (c), comma-separated, of "
                         f"{', '.join(BEAM_MODES)} (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("ODW_BENCH_REPEAT", 1)),
