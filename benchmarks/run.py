@@ -208,7 +208,7 @@ def diagnose(summaries: Dict[str, dict]) -> List[str]:
         if cores is not None:
             text += f" It kept {cores:.2f} of {os.cpu_count()} cores busy"
             text += (": Beam's in-process DirectRunner runs every bundle in one Python "
-                     "thread, as the baseline does." if cores < 1.3 else ".")
+                     "thread, as the baseline does." if cores < 1.1 else ".")
         costs = sorted((c for c in summary.get("components") or []
                         if c["per_image_ms"] is not None and c["per_image_ms"] >= 0.01),
                        key=lambda c: -c["per_image_ms"])
