@@ -13,7 +13,6 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import tensorflow as tf
 
 from odweights import features
-from odweights.fileio import read_bytes
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
     Annotation, AnnotationError, parse_annotation, resolve_image_path)
@@ -21,6 +20,7 @@ from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_bo
 from odweights.components.voc_example_gen.image_check import ImageRejected, check_image
 from odweights.components.voc_example_gen.ingest_options import (
     DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY)
+from odweights.fileio import read_bytes
 
 
 class Entry(NamedTuple):

@@ -63,15 +63,16 @@ if WRITES_UNCOMPRESSED:
     class _UncompressedTransformProcessor(_PROCESSOR):
         """TFX's TransformProcessor, writing TFRecords without compression."""
 
+        # pylint: disable=protected-access
         @staticmethod
         @beam.ptransform_fn
         def _EncodeAndWrite(pcoll, schema, file_format, output_path):
             if file_format != labels.FORMAT_TFRECORD:
-                return pcoll | _PROCESSOR._EncodeAndWrite(  # pylint: disable=protected-access
+                return pcoll | _PROCESSOR._EncodeAndWrite(
                     schema=schema, file_format=file_format, output_path=output_path)
             return (pcoll
                     | "EncodeAndSerialize" >> beam.ParDo(
-                        _PROCESSOR._RecordBatchToExamplesFn(schema))  # pylint: disable=protected-access
+                        _PROCESSOR._RecordBatchToExamplesFn(schema))
                     | "ExtractExamples" >> beam.Values()
                     | "WriteToTFRecord" >> beam.io.WriteToTFRecord(
                         output_path,
@@ -80,6 +81,8 @@ if WRITES_UNCOMPRESSED:
 
 @contextlib.contextmanager
 def _uncompressed_output() -> Iterator[None]:
+    """TFX's Transform executor builds `TransformProcessor()` by its module-level name;
+    the swap lasts one execution (TFX's orchestrators run one at a time per process)."""
     if not WRITES_UNCOMPRESSED:
         logging.warning("This TFX's Transform has no TransformProcessor._EncodeAndWrite: "
                         "the transformed examples stay GZIP-compressed.")
