@@ -181,8 +181,7 @@ def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mappi
 def _read_bytes(path: str, what: str) -> bytes:
     if not tf.io.gfile.exists(path):
         raise OdWeightsError(f"{path} does not exist: the {what} artifact is incomplete")
-    with tf.io.gfile.GFile(path, "rb") as file:
-        return file.read()
+    return fileio.read_bytes(path)
 
 
 def _write_bytes(path: str, data: bytes) -> None:
