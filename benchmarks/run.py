@@ -8,7 +8,7 @@ subprocess so that start-up is counted and memory is per run:
 For each: wall time at both sizes, fixed cost (the intercept of the line
 through the two sizes), marginal throughput (extra images / extra seconds),
 peak resident memory of the process tree, the ratios of marginal throughput
-against the baseline with the targets of issue 6, and for (b) and (c) a
+against the baseline with their targets (docs/benchmarks.md), and for (b) and (c) a
 per-component breakdown read from the runs' ML Metadata executions.
 Writes benchmarks/results/latest.json and latest.md.
 
@@ -45,7 +45,7 @@ SYSTEMS = {
     "b": "VOC ExampleGen alone",
     "c": "odweights run (whole pipeline)",
 }
-# Issue 6 targets: marginal throughput relative to the baseline, and the
+# Targets (docs/benchmarks.md): marginal throughput relative to the baseline, and the
 # growth of (c)'s peak memory from the smaller to the larger size.
 THROUGHPUT_TARGETS = {"b": 1.2, "c": 0.4}
 MEMORY_GROWTH_TARGET = 0.25
@@ -152,7 +152,7 @@ def summarize(system: str, sizes: Sequence[int], runs: Sequence[dict]) -> dict:
 
 
 def compare(summaries: Dict[str, dict]) -> List[dict]:
-    """Each (b)/(c) variant against the baseline (a), with issue 6's targets."""
+    """Each (b)/(c) variant against the baseline (a), with their targets."""
     baseline = summaries.get("a")
     if baseline is None:
         return []

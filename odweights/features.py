@@ -2,7 +2,7 @@
 
 The `image/...` keys are the TF Object Detection API's own
 (object_detection/data_decoders/tf_example_decoder.py); see
-shared design notes `od-api-contract.md`.
+docs/training.md.
 """
 
 HEIGHT = "image/height"

@@ -26,7 +26,7 @@ PIPELINE_NAME = "odweights"
 # as an sdist to stage it for remote workers (tfx.utils.dependency_utils,
 # about 8 s per executor here), which the in-process DirectRunner never uses.
 # With image bytes inside the elements, multi-processing was the slower mode
-# in the benchmarks of issue 6.
+# in the benchmarks (docs/benchmarks.md).
 DEFAULT_BEAM_PIPELINE_ARGS: Tuple[str, ...] = ()
 
 DEFAULT_SPLITS = ("train", "val")
@@ -35,7 +35,7 @@ DEFAULT_SPLITS = ("train", "val")
 def ingest_beam_args(ingest_workers: int) -> Tuple[str, ...]:
     """Beam arguments of the VOC ExampleGen alone: N > 1 (0: one per core) local
     worker processes. Its elements are file names and parsed XML, so a second
-    process doubles its throughput (issue 6); the other components move image
+    process doubles its throughput (docs/benchmarks.md); the other components move image
     bytes between processes and were slower that way."""
     if ingest_workers == 1:
         return ()

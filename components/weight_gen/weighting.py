@@ -1,6 +1,6 @@
 """Class weights and repeat factors from per-class counts: the pure math.
 
-Formulas and references: shared design note `weighting.md`. Counts per class:
+Formulas, worked examples and references: docs/weights.md. Counts per class:
 `objects` (n_c, boxes of the class), `images` (m_c, images containing it),
 `objects_in_images_with_class` (D_c, all boxes of the images containing it);
 `num_images` (M) is the number of images of the split. Raw weights follow

@@ -7,9 +7,9 @@ not record them as an input. This component has Transform's spec plus a
 `class_weights` channel; its executor (executor.py) reads that artifact and
 then runs the real Transform executor.
 
-Defaults differ from Transform's where they cost time for nothing (issue 6:
-fixed cost): statistics off (the data does not change, only a weight is
-added), no analyzer cache (the preprocessing_fn has no analyzers to cache),
+Defaults differ from Transform's where they cost time for nothing (see the
+fixed cost in docs/benchmarks.md): statistics off (the data does not change,
+only a weight is added), no analyzer cache (the preprocessing_fn has no analyzers to cache),
 and tf.compat.v1 graph mode (tracing the preprocessing_fn as a TF2 function
 took about twice as long on the test data; the transform graph works the same
 at training time through `tft.TFTransformOutput`).

@@ -2,7 +2,7 @@
 
 One change to what Transform writes: the transformed examples are uncompressed
 TFRecords. TFX's Transform GZIPs them, which costs about 0.4 ms per image on
-JPEG bytes that do not compress (issue 6) and again to decompress in every
+JPEG bytes that do not compress (docs/benchmarks.md) and again to decompress in every
 reader. Transform has no option for it, so during its run the processor it
 builds is replaced by a subclass whose only change is the writer; a TFX without
 that hook keeps GZIP, which every reader takes as well (TFRecord readers pick

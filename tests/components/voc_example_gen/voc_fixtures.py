@@ -89,7 +89,7 @@ def write_file(path: str, data) -> None:
 
 
 def write_bad_devkit(devkit: str) -> dict:
-    """VOCdevkit/VOC2007 with every bad-input case of issue 3.
+    """VOCdevkit/VOC2007 with every bad-input case of docs/ingest.md.
 
     Returns {"kept": {source_id: expected}, "records": {(image_id, split,
     object_index, reason)}, "not_in_split": n, "clipped": n}.

@@ -1,4 +1,4 @@
-"""The weighting math against weighting.md's worked examples and scikit-learn."""
+"""The weighting math against the worked examples of docs/weights.md and scikit-learn."""
 
 import math
 import random
@@ -16,7 +16,7 @@ EVERY_CLASS_IN_EVERY_IMAGE = [sum(WORKED_OBJECTS)] * 3
 
 
 def worked_counts(images=None, objects_in_images=None):
-    """weighting.md's example n = [1000, 100, 10]; by default every class in every image."""
+    """The example n = [1000, 100, 10] of docs/weights.md; by default every class in every image."""
     images = images or [10, 10, 10]
     objects_in_images = objects_in_images or EVERY_CLASS_IN_EVERY_IMAGE
     return [ClassCount(name, class_id, objects, m, d) for name, class_id, objects, m, d in
@@ -64,13 +64,13 @@ def test_worked_example_balanced_raw_weights():
 
 @pytest.mark.parametrize("method", ["median_frequency", "median_frequency_global"])
 def test_worked_example_median_frequency_raw(method):
-    # weighting.md: "if every class is in every image: [0.1, 1, 10] raw".
+    # docs/weights.md: "if every class is in every image: [0.1, 1, 10] raw".
     results = weighting.compute(worked_counts(), 10, WeightOptions(method=method))
     assert raw_weights(results) == pytest.approx([0.1, 1.0, 10.0])
 
 
 def test_median_frequency_of_classes_that_never_share_an_image_is_all_ones():
-    # D_c = n_c: f_c = 1 for every class (weighting.md's degenerate case).
+    # D_c = n_c: f_c = 1 for every class (the degenerate case of docs/weights.md).
     counts = worked_counts([500, 10, 10], objects_in_images=WORKED_OBJECTS)
     results = weighting.compute(counts, 1000, WeightOptions(method="median_frequency"))
     assert raw_weights(results) == [1.0, 1.0, 1.0]
