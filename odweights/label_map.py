@@ -34,8 +34,12 @@ def _label_map_class():
                         label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
-    return message_factory.MessageFactory(pool).GetPrototype(
-        pool.FindMessageTypeByName("odweights.labelmap.StringIntLabelMap"))
+    descriptor = pool.FindMessageTypeByName("odweights.labelmap.StringIntLabelMap")
+    # protobuf >= 4.21 has GetMessageClass and protobuf 6 removed GetPrototype;
+    # 3.20 (the tfx-1.16 stack) has only GetPrototype (docs/platforms.md).
+    if hasattr(message_factory, "GetMessageClass"):
+        return message_factory.GetMessageClass(descriptor)
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
 
 
 _StringIntLabelMap = _label_map_class()
