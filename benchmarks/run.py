@@ -10,7 +10,8 @@ through the two sizes), marginal throughput (extra images / extra seconds),
 peak resident memory of the process tree, the ratios of marginal throughput
 against the baseline with their targets (docs/benchmarks.md), and for (b) and (c) a
 per-component breakdown read from the runs' ML Metadata executions.
-Writes benchmarks/results/latest.json and latest.md.
+Writes benchmarks/results/latest.json and latest.md, and appends one line
+(date, commit, headline ratios) to benchmarks/results/history.jsonl.
 
 Options also come from the environment: ODW_BENCH_SIZES (e.g. "200,1000"),
 ODW_BENCH_SYSTEMS (e.g. "a,b"), ODW_BENCH_BEAM_MODES (default
@@ -37,6 +38,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 DEFAULT_WORK_DIR = os.path.join(BENCH_DIR, "work")
 DEFAULT_RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+HISTORY_FILE = "history.jsonl"
 DEFAULT_SIZES = "2000,20000"
 SEED = 0
 
@@ -432,6 +434,38 @@ def _pair(values, digits=1) -> str:
     return f"{_fmt(values[0], digits)} / {_fmt(values[1], digits)}"
 
 
+def git_commit() -> Optional[str]:
+    """The short commit of the measured code, with "-dirty" when tracked files
+    differ from it (None outside a git checkout)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=REPO_DIR, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if status.stdout.strip() else "")
+
+
+def history_entry(result: dict, commit: Optional[str]) -> dict:
+    """One line of history.jsonl: when, on which code, and the headline numbers
+    (each variant's marginal throughput, its ratio to the baseline, and the
+    peak-memory growth of (c))."""
+    summaries = result["summaries"]
+    baseline = summaries.get("a", {}).get("marginal_images_per_s")
+    return {
+        "date": result["date"],
+        "commit": commit,
+        "sizes": result["sizes"],
+        "marginal_images_per_s": {key: summary["marginal_images_per_s"]
+                                  for key, summary in summaries.items()},
+        "ratio_to_baseline": {key: _round(ratio(summary["marginal_images_per_s"], baseline), 3)
+                              for key, summary in summaries.items() if key != "a"},
+        "peak_rss_growth": {key: summary["peak_rss_growth"]
+                            for key, summary in summaries.items() if key.startswith("c")},
+    }
+
+
 def markdown(result: dict) -> str:
     n1, n2 = result["sizes"]
     machine = result["machine"]
@@ -562,6 +596,8 @@ def main(argv=None) -> int:
     table = markdown(result)
     with open(os.path.join(args.results_dir, "latest.md"), "w") as handle:
         handle.write(table)
+    with open(os.path.join(args.results_dir, HISTORY_FILE), "a") as handle:
+        handle.write(json.dumps(history_entry(result, git_commit()), sort_keys=True) + "\n")
     print()
     print(table)
     return 0

@@ -5,6 +5,7 @@ No timing assertions: performance lives in `make bench`, not in tests."""
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
@@ -159,3 +160,31 @@ def test_sizes_must_be_two_different_counts():
         bench.parse_args(["--sizes", "200"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--systems", "a,x"])
+
+
+def test_history_entry_has_the_headline_ratios_of_one_run():
+    sizes = [1000, 11000]
+
+    def runs(fixed, per_image, rss_small, rss_large):
+        return [{"wall_s": fixed + n * per_image, "peak_rss_mb": rss}
+                for n, rss in zip(sizes, (rss_small, rss_large))]
+
+    summaries = {
+        "a": bench.summarize("a", sizes, runs(2.0, 0.001, 300, 310)),           # 1000/s
+        "b:default": bench.summarize("b:default", sizes, runs(5.0, 0.0008, 500, 520)),
+        "c:default": bench.summarize("c:default", sizes, runs(40.0, 0.004, 1000, 1100)),
+    }
+    result = {"date": "2026-01-01 00:00 UTC", "sizes": sizes, "summaries": summaries}
+    entry = bench.history_entry(result, "abc1234")
+    assert entry["date"] == "2026-01-01 00:00 UTC" and entry["commit"] == "abc1234"
+    assert entry["marginal_images_per_s"] == {"a": 1000.0, "b:default": 1250.0,
+                                              "c:default": 250.0}
+    assert entry["ratio_to_baseline"] == {"b:default": 1.25, "c:default": 0.25}
+    assert entry["peak_rss_growth"] == {"c:default": pytest.approx(0.1)}
+    json.dumps(entry)  # one JSON line of history.jsonl
+
+
+def test_git_commit_names_the_checked_out_commit():
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=bench.REPO_DIR,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert bench.git_commit() in (head, head + "-dirty")
