@@ -1,11 +1,28 @@
 # The two commands of the README: `make run` and `make test`.
-# Both build .venv from requirements.lock when it is missing or older than the
-# lock, then install this project into it (editable); a second call with
-# nothing changed does no set-up work.
+# Both build .venv from the lock file of the TFX stack when it is missing, older
+# than the lock or built for the other stack, then install this project into it
+# (editable); a second call with nothing changed does no set-up work.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
+
+# The TFX stack (docs/platforms.md): tfx-1.16 (Python 3.10) or tfx-1.21
+# (Python 3.11-3.13, glibc >= 2.39). scripts/pick-stack picks it for this
+# machine and says which and why; `make test STACK=tfx-1.21` chooses it.
+STACK_GOALS := venv run test bench train-impact
+ifneq ($(filter $(STACK_GOALS),$(or $(MAKECMDGOALS),venv)),)
+override STACK := $(shell scripts/pick-stack $(STACK))
+ifeq ($(STACK),)
+$(error no TFX stack can be set up on this machine: see the message above)
+endif
+endif
+ifeq ($(STACK),tfx-1.21)
+LOCK := requirements-tfx-1.21.lock
+LOCK_STAMP := $(VENV)/.lock-installed-tfx-1.21
+else
+LOCK := requirements.lock
 LOCK_STAMP := $(VENV)/.lock-installed
+endif
 PROJECT_STAMP := $(VENV)/.project-installed
 SAMPLE_DIR := build/sample
 SAMPLE_IMAGES ?= 300
@@ -16,13 +33,13 @@ PYTEST_ARGS ?=
 
 venv: $(PROJECT_STAMP)
 
-$(LOCK_STAMP): requirements.lock
+$(LOCK_STAMP): $(LOCK)
 	@rm -rf $(VENV)
-	@py=$$(scripts/find-python) || exit 1; \
-	  echo "Creating $(VENV) with $$py and installing requirements.lock (about 3 GB, a few minutes the first time)"; \
+	@py=$$(scripts/find-python $(STACK)) || exit 1; \
+	  echo "Creating $(VENV) with $$py and installing $(LOCK) (about 3 GB, a few minutes the first time)"; \
 	  "$$py" -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep '^pip==' requirements.lock)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep '^pip==' $(LOCK))"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(LOCK)
 	@$(BIN)/python -m pip check
 	@touch $@
 

@@ -9,18 +9,32 @@ libraries that TFX depends on, computes the same checksum with the CPU's CRC32
 instruction (about 2 µs). Beam keeps the function it chose in
 `tfrecordio._default_crc32c_fn.fn`, set on first use; this sets it beforehand.
 The records are byte-identical either way.
+
+That attribute is private to Beam (present in Beam 2.60 and 2.77, the Beams of
+both stacks in docs/platforms.md): a Beam without it keeps its own checksum
+function, with a logged reason, and nothing fails.
 """
+
+import logging
 
 
 def use_hardware_crc32c() -> bool:
     """Makes Beam's TFRecord IO in this process use google-crc32c's C implementation;
-    False (Beam's default stays) where that is not installed."""
+    False, with the reason logged, where Beam's own function stays."""
     try:
         import google_crc32c  # pylint: disable=import-outside-toplevel
     except ImportError:
+        logging.info("google-crc32c is not installed: Beam's TFRecord IO keeps its own CRC32C")
         return False
     if google_crc32c.implementation != "c":
+        logging.info("google-crc32c has no C extension here: Beam's TFRecord IO keeps its "
+                     "own CRC32C")
         return False
     from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
-    tfrecordio._default_crc32c_fn.fn = google_crc32c.value  # pylint: disable=protected-access
+    crc32c_fn = getattr(tfrecordio, "_default_crc32c_fn", None)
+    if crc32c_fn is None or not hasattr(crc32c_fn, "fn"):
+        logging.warning("This Beam has no tfrecordio._default_crc32c_fn.fn: its TFRecord IO "
+                        "keeps its own CRC32C (slower; the same bytes)")
+        return False
+    crc32c_fn.fn = google_crc32c.value
     return True

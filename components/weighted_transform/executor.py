@@ -54,12 +54,24 @@ def custom_config_with_weights(custom_config_json: Optional[str],
     return json.dumps(config, sort_keys=True)
 
 
+# TFX's private hooks that the swap below needs (present in tfx 1.16 and 1.21,
+# the TFX versions of docs/platforms.md).
+TRANSFORM_HOOKS = ("_EncodeAndWrite", "_RecordBatchToExamplesFn")
+
+
+def missing_transform_hooks() -> List[str]:
+    """The hooks this TFX's Transform lacks, as names to log; [] where the swap works."""
+    processor = getattr(transform_executor, "TransformProcessor", None)
+    if processor is None:
+        return ["TransformProcessor"]
+    return [f"TransformProcessor.{name}" for name in TRANSFORM_HOOKS
+            if not hasattr(processor, name)]
+
+
 _PROCESSOR = getattr(transform_executor, "TransformProcessor", None)
-WRITES_UNCOMPRESSED = bool(_PROCESSOR and hasattr(_PROCESSOR, "_EncodeAndWrite")
-                           and hasattr(_PROCESSOR, "_RecordBatchToExamplesFn"))
 
 
-if WRITES_UNCOMPRESSED:
+if not missing_transform_hooks():
     class _UncompressedTransformProcessor(_PROCESSOR):
         """TFX's TransformProcessor, writing TFRecords without compression."""
 
@@ -83,9 +95,10 @@ if WRITES_UNCOMPRESSED:
 def _uncompressed_output() -> Iterator[None]:
     """TFX's Transform executor builds `TransformProcessor()` by its module-level name;
     the swap lasts one execution (TFX's orchestrators run one at a time per process)."""
-    if not WRITES_UNCOMPRESSED:
-        logging.warning("This TFX's Transform has no TransformProcessor._EncodeAndWrite: "
-                        "the transformed examples stay GZIP-compressed.")
+    missing = missing_transform_hooks()
+    if missing:
+        logging.warning("This TFX's Transform has no %s: the transformed examples stay "
+                        "GZIP-compressed.", ", ".join(missing))
         yield
         return
     transform_executor.TransformProcessor = _UncompressedTransformProcessor
