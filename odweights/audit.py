@@ -35,6 +35,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from odweights.errors import BadInputError, InvalidOptionsError
+from odweights.maker import (
+    MAKER_PROPERTY, RUN_COMMAND_PROPERTY, format_command, format_maker)
 
 FORMAT = "odweights.audit/1"
 
@@ -55,10 +57,33 @@ _NODE_CONTEXT = "node"
 _Event = metadata_store_pb2.Event
 _Execution = metadata_store_pb2.Execution
 
+# `odweights run --output-dir OUT` writes OUT/export and OUT/metadata.sqlite.
+EXPORT_FOLDER = "export"
+METADATA_FILE = "metadata.sqlite"
 
-def run_audit(path: str, metadata_path: str, as_json: bool = False,
+
+def default_metadata_path(path: str) -> str:
+    """OUT/metadata.sqlite when `path` lies inside OUT/export (the layout of `odweights run`).
+
+    Raises InvalidOptionsError when it does not: the store cannot be guessed.
+    """
+    location = os.path.abspath(path)
+    while True:
+        if os.path.basename(location) == EXPORT_FOLDER:
+            return os.path.join(os.path.dirname(location), METADATA_FILE)
+        parent = os.path.dirname(location)
+        if parent == location:
+            raise InvalidOptionsError(
+                f"{path} is not inside an OUT/{EXPORT_FOLDER} folder of `odweights run`, so "
+                "the ML Metadata file cannot be guessed: give it with --metadata FILE")
+        location = parent
+
+
+def run_audit(path: str, metadata_path: Optional[str] = None, as_json: bool = False,
               verify: bool = False) -> int:
     """Prints the lineage of the export at `path`; returns the exit code (0).
+
+    `metadata_path` None: default_metadata_path(path).
 
     Raises:
       InvalidOptionsError (exit 2): no metadata file, or no export in it that
@@ -66,11 +91,10 @@ def run_audit(path: str, metadata_path: str, as_json: bool = False,
       BadInputError (exit 3): with `verify`, after printing the report, when an
         exported file or the VOC input changed since the run.
     """
-    store = _open_store(metadata_path)
-    export_dir, export = _find_export(store, path, metadata_path)
-    document = _lineage_document(store, export)
-    document = dict(format=FORMAT, path=path, metadata=metadata_path,
-                    export_dir=export_dir, export_artifact=export.id, **document)
+    if metadata_path is None:
+        metadata_path = default_metadata_path(path)
+    document = lineage(path, metadata_path)
+    export_dir = document["export_dir"]
     if verify:
         document["verify"] = _verify(document, export_dir)
     print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) if as_json
@@ -78,6 +102,17 @@ def run_audit(path: str, metadata_path: str, as_json: bool = False,
     if verify and not document["verify"]["ok"]:
         raise BadInputError(_verify_failure_message(document["verify"], export_dir))
     return 0
+
+
+def lineage(path: str, metadata_path: str) -> Dict[str, Any]:
+    """The audit document of the export at `path` (the fields above, without `verify`).
+
+    Raises InvalidOptionsError as run_audit does.
+    """
+    store = _open_store(metadata_path)
+    export_dir, export = _find_export(store, path, metadata_path)
+    return dict(format=FORMAT, path=path, metadata=metadata_path, export_dir=export_dir,
+                export_artifact=export.id, **_lineage_document(store, export))
 
 
 # --- Finding the export ---------------------------------------------------
@@ -186,7 +221,37 @@ def _lineage_document(store, export) -> Dict[str, Any]:
     artifact_docs = [_artifact_doc(artifacts[i], type_names, producers.get(i))
                      for i in artifact_ids]
     return dict(executions=execution_docs, artifacts=artifact_docs,
-                input=_input_doc(execution_docs, artifact_docs))
+                input=_input_doc(execution_docs, artifact_docs),
+                runs=_runs(store, execution_docs))
+
+
+def _runs(store, executions) -> List[Dict[str, Any]]:
+    """The runs whose executions made the export, each with its maker and its recorded
+    `odweights run` command; a run whose executions recorded different makers (the
+    code changed while it ran) is listed once per maker."""
+    runs: List[Dict[str, Any]] = []
+    for execution in executions:
+        entry = next((run for run in runs if run["run_id"] == execution["run_id"]
+                      and run["maker"] == execution["maker"]), None)
+        if entry is None:
+            entry = dict(run_id=execution["run_id"], maker=execution["maker"],
+                         command=_run_command(store, execution["run_id"]), executions=[])
+            runs.append(entry)
+        entry["executions"].append(execution["id"])
+    return runs
+
+
+def recorded_command(metadata_path: str, run_id: str) -> Optional[Dict[str, Any]]:
+    """The `odweights run` command recorded for a run in that store, or None."""
+    return _run_command(_open_store(metadata_path), run_id)
+
+
+def _run_command(store, run_id: str) -> Optional[Dict[str, Any]]:
+    """The `odweights run` command recorded on a run's context, or None."""
+    context = store.get_context_by_type_and_name(_RUN_CONTEXT, run_id) if run_id else None
+    if context is None or RUN_COMMAND_PROPERTY not in context.custom_properties:
+        return None
+    return json.loads(context.custom_properties[RUN_COMMAND_PROPERTY].string_value)
 
 
 def _producers(store, artifact_ids, producers, reused_by) -> List[int]:
@@ -227,6 +292,10 @@ def _execution_doc(store, execution, events, reusing, artifacts) -> Dict[str, An
     versions = sorted({_value(artifacts[a].custom_properties[TFX_VERSION])
                        for ids in outputs.values() for a in ids
                        if a in artifacts and TFX_VERSION in artifacts[a].custom_properties})
+    # One record_maker call wrote the same maker on every output of the execution.
+    makers = [_value(artifacts[a].custom_properties[MAKER_PROPERTY])
+              for ids in outputs.values() for a in ids
+              if a in artifacts and MAKER_PROPERTY in artifacts[a].custom_properties]
     start, end = execution.create_time_since_epoch, execution.last_update_time_since_epoch
     return dict(
         id=execution.id,
@@ -239,6 +308,7 @@ def _execution_doc(store, execution, events, reusing, artifacts) -> Dict[str, An
         end_time=_iso_time(end),
         duration_seconds=round((end - start) / 1000.0, 3),
         tfx_version=", ".join(versions),
+        maker=makers[0] if makers else {},
         properties=_decoded(execution.custom_properties, execution.properties),
         inputs=inputs,
         outputs=outputs,
@@ -344,13 +414,13 @@ def _verify(document: Dict[str, Any], export_dir: str) -> Dict[str, Any]:
             status = "ok" if actual == expected else "changed"
         files.append(dict(file=name, status=status, recorded_sha256=expected,
                           actual_sha256=actual))
-    input_check = _verify_input(document["input"])
+    input_check = verify_input(document["input"])
     ok = (all(f["status"] in ("ok", "extra") for f in files)
           and input_check["status"] == "ok")
     return dict(ok=ok, files=files, input=input_check)
 
 
-def _verify_input(input_doc: Dict[str, Any]) -> Dict[str, Any]:
+def verify_input(input_doc: Dict[str, Any]) -> Dict[str, Any]:
     from odweights.components.voc_example_gen.driver import compute_input_fingerprint
 
     recorded = input_doc.get(INPUT_FINGERPRINT)
@@ -387,6 +457,9 @@ def format_text(document: Dict[str, Any]) -> str:
         f"Export {document['export_dir']}",
         f"  artifact {export['id']} ({export['type']}), created {export['create_time']}, "
         f"metadata {document['metadata']}",
+        "",
+        "Made by (once per run):",
+        *_maker_lines(document["runs"], step_of),
         "",
         f"Lineage, from the export back to the VOC input ({len(executions)} executions, "
         f"{len(artifacts)} artifacts):",
@@ -427,6 +500,18 @@ def format_text(document: Dict[str, Any]) -> str:
     if "verify" in document:
         lines += ["", *_verify_lines(document["verify"])]
     return "\n".join(lines)
+
+
+def _maker_lines(runs: List[Dict[str, Any]], step_of: Dict[int, int]) -> List[str]:
+    lines = []
+    for run in runs:
+        steps = " ".join(f"[{step_of[i]}]" for i in run["executions"])
+        lines.append(f"  run {run['run_id'] or '(none)'}, executions {steps}:")
+        lines.append(f"    {format_maker(run['maker'])}")
+        if run["command"]:
+            lines.append("    command: " + format_command(run["command"]["options"],
+                                                        run["command"]["output_dir"]))
+    return lines
 
 
 def _property_lines(properties: Dict[str, Any], indent: str) -> List[str]:

@@ -199,15 +199,41 @@ def _add_run(subparsers) -> None:
         "Exit codes: 0 success, 1 internal failure, 2 invalid options, 3 bad input "
         "(more rejected than --max-rejected-fraction allows, --strict, or data anomalies).")
     _add_pipeline_options(parser, output_dir=True)
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=_run, run_parser=parser)
 
 
 def _run(args) -> int:
     pipeline_options = _pipeline_options(args)
     _quiet_tensorflow()
     from odweights.pipelines import local_runner
-    local_runner.run(pipeline_options, args.output_dir, args.orchestrator)
+    local_runner.run(pipeline_options, args.output_dir, args.orchestrator,
+                     command=_run_command(args))
     return errors.EXIT_OK
+
+
+# Local paths among the options, recorded absolute (the cwd of a rerun may differ).
+_PATH_OPTIONS = ("voc_dir", "label_map")
+
+
+def _run_command(args) -> dict:
+    """This run's command as ML Metadata records it for `odweights audit
+    --reproduce-command`: every option of `run` spelt out, defaults included, so that
+    the command means the same to a later odweights (see docs/audit.md)."""
+    options: List[str] = []
+    for action in args.run_parser._actions:  # pylint: disable=protected-access
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in ("help", "output_dir") or value is None:
+            continue
+        flag = action.option_strings[-1]
+        if action.nargs == 0:  # a switch (store_true)
+            options += [flag] if value else []
+        elif isinstance(value, list):  # repeated (--beam-arg): --flag=VALUE keeps a leading '--'
+            options += [f"{flag}={item}" for item in value]
+        else:
+            if action.dest in _PATH_OPTIONS and "://" not in str(value):
+                value = os.path.abspath(value)
+            options += [flag, str(value)]
+    return dict(options=options, output_dir=os.path.abspath(args.output_dir), cwd=os.getcwd())
 
 
 def _add_compile_kubeflow(subparsers) -> None:
@@ -251,13 +277,32 @@ def _add_audit(subparsers) -> None:
     parser.add_argument("--verify", action="store_true",
                         help="recompute the sha256 of the exported files and the input "
                         "fingerprint; exit non-zero if anything changed since the run")
+    parser.add_argument("--reproduce-command", action="store_true",
+                        help="print the `odweights run` command that made the export, every "
+                        "recorded option spelt out, with a new --output-dir to fill in")
+    parser.add_argument("--reproduce", metavar="DIR",
+                        help="run that command into the new folder DIR and compare every "
+                        "exported file's sha256 with the recorded one (differences of the "
+                        "input and the environment are named first); exit 0 all same, 3 any "
+                        "differs, 2 bad usage (e.g. DIR already holds an export)")
     parser.set_defaults(handler=_audit)
 
 
 def _audit(args) -> int:
     _quiet_tensorflow()
-    from odweights.audit import run_audit
-    return run_audit(args.path, args.metadata, as_json=args.as_json, verify=args.verify)
+    chosen = [flag for flag, given in (("--verify", args.verify),
+                                       ("--reproduce-command", args.reproduce_command),
+                                       ("--reproduce", args.reproduce is not None)) if given]
+    if len(chosen) > 1:
+        raise errors.InvalidOptionsError(f"choose one of {', '.join(chosen)}")
+    from odweights import audit
+    if args.reproduce_command or args.reproduce is not None:
+        from odweights import reproduce
+        metadata = args.metadata or audit.default_metadata_path(args.path)
+        if args.reproduce_command:
+            return reproduce.run_reproduce_command(args.path, metadata, as_json=args.as_json)
+        return reproduce.run_reproduce(args.path, metadata, args.reproduce, as_json=args.as_json)
+    return audit.run_audit(args.path, args.metadata, as_json=args.as_json, verify=args.verify)
 
 
 def build_parser() -> argparse.ArgumentParser:

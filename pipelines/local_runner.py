@@ -13,13 +13,15 @@ TFX, TensorFlow and Beam are imported inside `run`, once the log file
 captures what they log and warn while they load.
 """
 
+import json
 import os
 import re
 import sys
 import time
-from typing import Optional, TextIO
+from typing import Any, Mapping, Optional, TextIO
 
 from odweights import errors
+from odweights.maker import RUN_COMMAND_PROPERTY
 from odweights.pipelines import progress
 from odweights.pipelines.options import PipelineOptions
 
@@ -48,9 +50,11 @@ def _orchestrator(name: str):
 
 
 def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRATOR_LOCAL,
-        stream: Optional[TextIO] = None):
+        stream: Optional[TextIO] = None, command: Optional[Mapping[str, Any]] = None):
     """Runs the pipeline into `output_dir`, printing progress and a summary to `stream`.
 
+    `command`: the `odweights run` command, recorded on the run's context in ML
+    Metadata (maker.RUN_COMMAND_PROPERTY) for `odweights audit`.
     Returns the run's run_summary.RunRecord. Raises OdWeightsError (exit code
     by its class) for anything that stops the run.
     """
@@ -95,6 +99,8 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                 raise user_error(error, log_file) from error
         record, report = _finish(options, metadata_path, export_dir, log_file, started_ms,
                                  COMPONENT_IDS)
+        if command is not None:
+            _record_command(metadata_path, record.run_id, command)
     stream.write("\n" + report + f"Finished in {time.monotonic() - started:.1f} s "
                  f"(+ {started - loading:.1f} s loading TFX)\n")
     stream.flush()
@@ -120,6 +126,16 @@ def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_f
     class_weights = load_class_weights(record.execution("WeightGen").output_uri("class_weights"))
     return record, run_summary.format_summary(record, export_dir, summary, class_weights,
                                               metadata_path, log_file)
+
+
+def _record_command(metadata_path: str, run_id: str, command: Mapping[str, Any]) -> None:
+    from odweights.pipelines.run_summary import sqlite_store
+
+    store = sqlite_store(metadata_path, read_only=False)
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    context.custom_properties[RUN_COMMAND_PROPERTY].string_value = json.dumps(
+        command, sort_keys=True)
+    store.put_contexts([context])
 
 
 def user_error(error: Exception, log_file: str) -> errors.OdWeightsError:

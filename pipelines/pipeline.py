@@ -10,11 +10,14 @@ from typing import List, Mapping, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.proto import transform_pb2
 
 from odweights.components.od_export.component import OdExport
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_schema_gen.component import OdApiSchemaGen
+from odweights.components.tfx_executors import (
+    ExampleValidatorExecutor, StatisticsGenExecutor)
 from odweights.components.voc_example_gen.component import VocExampleGen
 from odweights.components.voc_example_gen.layout import voc_input_configs
 from odweights.components.weight_gen import weighting
@@ -96,11 +99,14 @@ def create_pipeline(
 
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], stats_options=statistics_options())
+    # TFX's executors, recording their maker like every odweights executor.
+    statistics_gen.executor_spec = executor_spec.BeamExecutorSpec(StatisticsGenExecutor)
 
     schema_gen = OdApiSchemaGen(statistics=statistics_gen.outputs["statistics"])
 
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    example_validator.executor_spec = executor_spec.ExecutorClassSpec(ExampleValidatorExecutor)
 
     weight_gen = WeightGen(
         statistics=statistics_gen.outputs["statistics"],

@@ -36,7 +36,7 @@ def test_run_help_lists_every_contract_flag(capsys):
                  "--resample", "--strict", "--max-rejected-fraction", "--orchestrator",
                  "--beam-arg", "--default-weight", "--rfs-rounding", "--seed",
                  "--drop-difficult", "--exif-policy", "--clip-tolerance",
-                 "--reencode-unsupported"):
+                 "--reencode-unsupported", "--normalize", "--max-weight", "--keep-weights"):
         assert flag in text, flag
 
 
@@ -53,9 +53,15 @@ def voc_dir(tmp_path):
     (["--method", "manual"], "method 'manual' needs class weights"),
     (["--class-weights", "cat"], "'cat' is not NAME=WEIGHT"),
     (["--class-weights", "cat=0"], "class weights must be positive"),
-    (["--class-weights", "cat=2"], "lie in (0, 1]"),
+    (["--class-weights", "cat=2", "--max-weight", "1.5"], "bound to [None, 1.5]; got: cat=2.0"),
     (["--default-weight", "0.5"], "default_weight applies to method 'manual' only"),
-    (["--min-weight", "0"], "min_weight must be a number in (0, 1]"),
+    (["--min-weight", "0"], "min_weight must be a positive number"),
+    (["--max-weight", "-1"], "max_weight must be a positive number"),
+    (["--min-weight", "0.5", "--max-weight", "0.2", "--normalize", "none"],
+     "min_weight 0.5 is above max_weight 0.2"),
+    (["--max-weight", "0.5"], "max_weight 0.5 is below 1"),
+    (["--min-weight", "1.5", "--normalize", "mean"], "min_weight 1.5 is above 1"),
+    (["--keep-weights"], "keep_weights (--keep-weights) applies only with resample rfs"),
     (["--rfs-threshold", "0"], "rfs_threshold must be a number in (0, 1]"),
     (["--max-rejected-fraction", "1.5"], "max rejected fraction must be a number in [0, 1]"),
     (["--clip-tolerance", "-1"], "clip tolerance must be a number in [0, 1)"),

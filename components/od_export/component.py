@@ -30,6 +30,7 @@ NUM_SHARDS_KEY = "num_shards"
 RESAMPLE_KEY = "resample"
 RFS_ROUNDING_KEY = "rfs_rounding"
 SEED_KEY = "seed"
+KEEP_WEIGHTS_KEY = "keep_weights"
 
 
 class OdExportSpec(ComponentSpec):
@@ -41,6 +42,7 @@ class OdExportSpec(ComponentSpec):
         RESAMPLE_KEY: ExecutionParameter(type=str),
         RFS_ROUNDING_KEY: ExecutionParameter(type=str),
         SEED_KEY: ExecutionParameter(type=int),
+        KEEP_WEIGHTS_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         TRANSFORMED_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -68,7 +70,8 @@ class OdExport(BaseBeamComponent):
                  num_shards: int = ExportOptions.num_shards,
                  resample: str = ExportOptions.resample,
                  rfs_rounding: str = ExportOptions.rfs_rounding,
-                 seed: int = ExportOptions.seed):
+                 seed: int = ExportOptions.seed,
+                 keep_weights: bool = ExportOptions.keep_weights):
         """Args:
           transformed_examples: WeightedTransform's transformed_examples.
           label_map: the VOC ExampleGen's label_map (copied as label_map.pbtxt).
@@ -82,9 +85,12 @@ class OdExport(BaseBeamComponent):
             (the split the weights were computed on) by its repeat factor.
           rfs_rounding: "stochastic" (seeded per image) or "ceil".
           seed: seed of the stochastic rounding.
+          keep_weights: with resample "rfs", keep the class weights on the boxes;
+            by default every box then weighs 1.0 (no double balancing).
         """
         options = ExportOptions(publish_dir=publish_dir or "", num_shards=num_shards,
-                                resample=resample, rfs_rounding=rfs_rounding, seed=seed)
+                                resample=resample, rfs_rounding=rfs_rounding, seed=seed,
+                                keep_weights=keep_weights)
         options.validate()
         spec = OdExportSpec(
             transformed_examples=transformed_examples,
@@ -96,5 +102,6 @@ class OdExport(BaseBeamComponent):
             resample=options.resample,
             rfs_rounding=options.rfs_rounding,
             seed=options.seed,
+            keep_weights=int(options.keep_weights),
             export=types.Channel(type=OdApiExport))
         super().__init__(spec=spec)

@@ -41,6 +41,7 @@ from odweights.components.weight_gen.class_weights_io import (
     CLASS_WEIGHTS_FILE, load_class_weights)
 from odweights.errors import BadInputError, OdWeightsError
 from odweights.label_map import LABEL_MAP_FILE
+from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
 
 use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
@@ -207,6 +208,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        record_maker(output_dict)
         options = ExportOptions(
             publish_dir=exec_properties.get("publish_dir") or "",
             num_shards=int(exec_properties["num_shards"]),

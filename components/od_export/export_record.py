@@ -2,9 +2,11 @@
 
 Checked per record, because the OD API checks none of it: every EXPORT_KEYS
 feature present, one value per box in every per-box feature (weights included),
-weights in [0, 1], no image-level label key, no statistics-only key.
+weights finite and > 0 (the OD API bounds them no further, see docs/weights.md),
+no image-level label key, no statistics-only key.
 """
 
+import math
 from typing import List, NamedTuple, Optional
 
 import tensorflow as tf
@@ -27,8 +29,11 @@ def _fail(source_id: Optional[str], problem: str) -> None:
         "examples")
 
 
-def parse_export_record(serialized: bytes) -> ExportRecord:
+def parse_export_record(serialized: bytes, unit_weights: bool = False) -> ExportRecord:
     """Checks a transformed tf.Example; returns it re-serialized deterministically.
+
+    unit_weights: write weight 1.0 on every box instead of the class weights
+    (resampled exports, which balance by repeating images instead).
 
     Deterministic serialization sorts the feature map by key, so the same
     example always has the same bytes (TFX's encoder does not promise an order).
@@ -56,7 +61,11 @@ def parse_export_record(serialized: bytes) -> ExportRecord:
         length = len(getattr(feature[key], kind).value) if kind else 0
         if length != len(class_texts):
             _fail(source_id, f"{key} has {length} values for {len(class_texts)} boxes")
-    if any(not 0.0 <= weight <= 1.0 for weight in weights):
-        _fail(source_id, f"{features.WEIGHT} holds values outside [0, 1]: {weights}")
+    if any(not (math.isfinite(weight) and weight > 0.0) for weight in weights):
+        _fail(source_id, f"{features.WEIGHT} holds values that are not finite numbers > 0: "
+                         f"{weights}")
+    if unit_weights:
+        weights = [1.0] * len(weights)
+        feature[features.WEIGHT].float_list.value[:] = weights
     return ExportRecord(source_id, class_texts, weights,
                         example.SerializeToString(deterministic=True))

@@ -15,6 +15,15 @@ class ExportOptions:
     resample: str = resampling.NONE
     rfs_rounding: str = resampling.STOCHASTIC
     seed: int = 0
+    # With resample rfs: keep the class weights on the boxes. Default: weight 1.0
+    # on every box, since repeating images already balances the classes.
+    keep_weights: bool = False
+
+    @property
+    def writes_class_weights(self) -> bool:
+        """False when the boxes get weight 1.0: rfs without keep_weights (no double
+        balancing, see docs/weights.md)."""
+        return self.resample != resampling.RFS or self.keep_weights
 
     def validate(self) -> None:
         if isinstance(self.num_shards, bool) or not isinstance(self.num_shards, int) \
@@ -32,6 +41,13 @@ class ExportOptions:
                 f"not {self.rfs_rounding!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidOptionsError(f"seed must be an integer, not {self.seed!r}")
+        if not isinstance(self.keep_weights, bool):
+            raise InvalidOptionsError(
+                f"keep_weights must be True or False, not {self.keep_weights!r}")
+        if self.keep_weights and self.resample != resampling.RFS:
+            raise InvalidOptionsError(
+                "keep_weights (--keep-weights) applies only with resample rfs (--resample "
+                "rfs): without resampling the export always writes the class weights")
         if self.publish_dir and not (os.path.isabs(self.publish_dir)
                                      or "://" in self.publish_dir):
             raise InvalidOptionsError(

@@ -11,6 +11,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from odweights.components.od_schema_gen.od_schema import infer_od_api_schema
+from odweights.maker import record_maker
 
 
 class Executor(base_executor.BaseExecutor):
@@ -19,6 +20,7 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
+        record_maker(output_dict)
         stats_artifact = artifact_utils.get_single_instance(input_dict["statistics"])
         splits = artifact_utils.decode_split_names(stats_artifact.split_names)
         schema = infer_od_api_schema(

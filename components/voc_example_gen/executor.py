@@ -41,6 +41,7 @@ from odweights.components.voc_example_gen.convert import (
     Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry)
 from odweights.errors import BadInputError, OdWeightsError
 from odweights.fileio import read_bytes
+from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
 
 use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
@@ -375,6 +376,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         The artifact gets the same properties as from the base class.
         """
         self._log_startup(input_dict, output_dict, exec_properties)
+        record_maker(output_dict)
         self._label_map_dir = artifact_utils.get_single_uri(output_dict[LABEL_MAP_KEY])
         self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
         input_config, output_config = _split_configs(exec_properties)

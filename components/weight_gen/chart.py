@@ -45,15 +45,18 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
     draw = ImageDraw.Draw(image)
     draw.text((MARGIN, 8), title, fill=TEXT, font=font)
     draw.text((counts_left, 30), "objects per class (log scale)", fill=TEXT, font=font)
-    draw.text((weights_left, 30), "weight on boxes (linear, 0 to 1)", fill=TEXT, font=font)
+    axis_max = _axis_end(max(result.weight for result in results))
+    draw.text((weights_left, 30), f"weight on boxes (linear, 0 to {axis_max:g})", fill=TEXT,
+              font=font)
 
     decades = max(1, math.ceil(math.log10(max(max(r.objects for r in results), 1))))
     for decade in range(decades + 1):
         x = counts_left + PANEL_WIDTH * decade / decades
         draw.line([(x, plot_top), (x, plot_bottom)], fill=GRID)
         draw.text((x - 3, plot_bottom + 4), f"1e{decade}", fill=TEXT, font=font)
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x = weights_left + PANEL_WIDTH * tick
+    for quarter in range(5):
+        tick = axis_max * quarter / 4
+        x = weights_left + PANEL_WIDTH * quarter / 4
         draw.line([(x, plot_top), (x, plot_bottom)], fill=GRID)
         draw.text((x - 6, plot_bottom + 4), f"{tick:g}", fill=TEXT, font=font)
 
@@ -70,7 +73,7 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
                       fill=TEXT, font=font)
         else:
             draw.text((counts_left + 4, text_y), "0 (unseen)", fill=UNSEEN_TEXT, font=font)
-        length = PANEL_WIDTH * result.weight
+        length = PANEL_WIDTH * result.weight / axis_max
         draw.rectangle([weights_left, top, weights_left + length, bottom], fill=WEIGHT_BAR)
         flags = f" ({', '.join(result.flags)})" if result.flags else ""
         draw.text((weights_left + length + 4, text_y), f"{result.weight:.3g}{flags}",
@@ -79,6 +82,15 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
+
+
+def _axis_end(largest: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is >= the largest weight."""
+    power = 10.0 ** math.floor(math.log10(largest))
+    for step in (1, 2, 5, 10):
+        if largest <= step * power * (1 + 1e-12):
+            return step * power
+    return 10 * power
 
 
 def _fit(name: str, font) -> str:

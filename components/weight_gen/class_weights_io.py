@@ -9,7 +9,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
-from odweights.components.weight_gen.weighting import ClassWeight
+from odweights.components.weight_gen.weighting import (
+    ClassWeight, WeightOptions, mean_box_weight)
 from odweights.errors import BadInputError
 
 CLASS_WEIGHTS_FILE = "class_weights.json"
@@ -38,13 +39,21 @@ def _fixed_parameters(parameters: Mapping[str, Any]) -> Dict[str, Any]:
     return fixed
 
 
-def class_weights_document(method: str, parameters: Mapping[str, Any], split: str,
-                           num_images: int,
+def class_weights_document(options: WeightOptions, split: str, num_images: int,
                            results: Sequence[ClassWeight]) -> Dict[str, Any]:
-    """The content of class_weights.json: classes in label-map id order."""
+    """The content of class_weights.json: classes in label-map id order.
+
+    `normalize` is the scale that applied (the method's default if none was
+    chosen); `mean_box_weight` is the box-weighted mean of the final weights
+    over the split, from the counts (null without boxes).
+    """
     return {
-        "method": method,
-        "parameters": _fixed_parameters(parameters),
+        "method": options.method,
+        "parameters": _fixed_parameters(options.parameters()),
+        "normalize": options.scale,
+        "min_weight": fixed_float(options.min_weight),
+        "max_weight": fixed_float(options.max_weight),
+        "mean_box_weight": fixed_float(mean_box_weight(results)),
         "split": split,
         "num_images": num_images,
         "num_objects": sum(result.objects for result in results),

@@ -29,6 +29,8 @@ METHOD_KEY = "method"
 BETA_KEY = "beta"
 RFS_THRESHOLD_KEY = "rfs_threshold"
 MIN_WEIGHT_KEY = "min_weight"
+MAX_WEIGHT_KEY = "max_weight"
+NORMALIZE_KEY = "normalize"
 CLASS_WEIGHTS_JSON_KEY = "class_weights_json"
 DEFAULT_WEIGHT_KEY = "default_weight"
 SPLIT_KEY = "split"
@@ -42,6 +44,8 @@ class WeightGenSpec(ComponentSpec):
         BETA_KEY: ExecutionParameter(type=float),
         RFS_THRESHOLD_KEY: ExecutionParameter(type=float),
         MIN_WEIGHT_KEY: ExecutionParameter(type=float, optional=True),
+        MAX_WEIGHT_KEY: ExecutionParameter(type=float, optional=True),
+        NORMALIZE_KEY: ExecutionParameter(type=str, optional=True),
         CLASS_WEIGHTS_JSON_KEY: ExecutionParameter(type=str),
         DEFAULT_WEIGHT_KEY: ExecutionParameter(type=float, optional=True),
         SPLIT_KEY: ExecutionParameter(type=str),
@@ -73,7 +77,9 @@ class WeightGen(base_component.BaseComponent):
                  min_weight: Optional[float] = None,
                  class_weights: Optional[Mapping[str, float]] = None,
                  default_weight: Optional[float] = None,
-                 split: str = "train"):
+                 split: str = "train",
+                 normalize: Optional[str] = None,
+                 max_weight: Optional[float] = None):
         """Args:
           statistics: StatisticsGen output, computed with statistics_options().
           label_map: the VOC ExampleGen's LabelMap; every class of it gets a weight.
@@ -82,16 +88,21 @@ class WeightGen(base_component.BaseComponent):
             effective_number | median_frequency | median_frequency_global.
           beta: effective_number's beta, in [0, 1).
           rfs_threshold: the repeat-factor threshold t, in (0, 1].
-          min_weight: optional floor of the final weights, in (0, 1].
-          class_weights: {class name: weight}; the weights of method manual, or
-            final weights in (0, 1] that override a computed method.
+          min_weight: optional floor of the final weights (> 0).
+          class_weights: {class name: weight > 0}; the weights of method manual,
+            or final weights that override a computed method (held fixed when
+            the scale is solved).
           default_weight: method manual only: the weight of classes not listed.
           split: the split whose statistics give the counts.
+          normalize: the scale of the final weights: mean (box-weighted mean 1
+            over the split), max (largest 1) or none (raw). None: mean for the
+            computed methods, none for manual (weights as given).
+          max_weight: optional cap of the final weights (> 0).
         """
         options = WeightOptions(
             method=method, beta=beta, rfs_threshold=rfs_threshold, min_weight=min_weight,
             class_weights={} if class_weights is None else class_weights,
-            default_weight=default_weight)
+            default_weight=default_weight, normalize=normalize, max_weight=max_weight)
         spec = WeightGenSpec(
             statistics=statistics,
             label_map=label_map,
@@ -104,6 +115,8 @@ class WeightGen(base_component.BaseComponent):
                 {name: float(weight) for name, weight in options.class_weights.items()},
                 sort_keys=True),
             default_weight=None if default_weight is None else float(default_weight),
+            normalize=normalize,
+            max_weight=None if max_weight is None else float(max_weight),
             split=split,
             class_weights=types.Channel(type=ClassWeights))
         super().__init__(spec=spec)

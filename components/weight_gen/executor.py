@@ -16,6 +16,7 @@ from odweights.components.weight_gen import chart, class_weights_io, statistics_
 from odweights.components.weight_gen import weighting
 from odweights.errors import BadInputError
 from odweights.label_map import LABEL_MAP_FILE, parse_label_map
+from odweights.maker import record_maker
 
 # Anomalies listed in an error message before "... and N more".
 MAX_LISTED_ANOMALIES = 20
@@ -27,6 +28,7 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
+        record_maker(output_dict)
         anomalies = input_dict.get("anomalies") or []
         if anomalies:
             raise_on_anomalies(artifact_utils.get_single_instance(anomalies))

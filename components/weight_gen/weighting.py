@@ -4,8 +4,11 @@ Formulas, worked examples and references: docs/weights.md. Counts per class:
 `objects` (n_c, boxes of the class), `images` (m_c, images containing it),
 `objects_in_images_with_class` (D_c, all boxes of the images containing it);
 `num_images` (M) is the number of images of the split. Raw weights follow
-the chosen method; the weight written to boxes is `raw / max(raw)`, in (0, 1]
-as the OD API expects (optionally floored at `min_weight`).
+the chosen method; only their ratios are the method. The weight written to
+boxes is `scale * raw`, bounded by `min_weight` and `max_weight`, where the
+scale follows `normalize` (see docs/weights.md): `mean` makes the box-weighted
+mean over the split exactly 1 (the loss scale of unweighted training), `max`
+makes the largest weight 1, `none` keeps the raw weights.
 """
 
 import dataclasses
@@ -30,9 +33,19 @@ DEFAULT_METHOD = EFFECTIVE_NUMBER
 DEFAULT_BETA = 0.999
 DEFAULT_RFS_THRESHOLD = 0.001
 
+# The scale of the final weights (`normalize`).
+NORMALIZE_MEAN = "mean"  # box-weighted mean over the split = 1: sum_c n_c w_c = N
+NORMALIZE_MAX = "max"    # largest weight = 1
+NORMALIZE_NONE = "none"  # the raw weights
+NORMALIZE_MODES = (NORMALIZE_MEAN, NORMALIZE_MAX, NORMALIZE_NONE)
+
+# Relative tolerance of "the box-weighted mean is 1" where it cannot be solved for.
+_MEAN_TOLERANCE = 1e-9
+
 # Flags a class can carry in the result.
 FLAG_UNSEEN = "unseen"            # no objects in the split: weight 1.0 (computed methods)
 FLAG_FLOORED = "floored"          # weight raised to min_weight
+FLAG_CAPPED = "capped"            # weight lowered to max_weight
 FLAG_OVERRIDE = "override"        # weight given by the user on top of a computed method
 FLAG_DEFAULT_WEIGHT = "default_weight"  # manual method: weight is the default weight
 
@@ -58,15 +71,26 @@ class WeightOptions:
     min_weight: Optional[float] = None
     class_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
     default_weight: Optional[float] = None
+    # None: `mean` for computed methods, `none` for manual (weights as given).
+    normalize: Optional[str] = None
+    max_weight: Optional[float] = None
 
     def __post_init__(self):
         validate_options(self)
+
+    @property
+    def scale(self) -> str:
+        """The normalize mode that applies: the chosen one, else the method's default."""
+        if self.normalize is not None:
+            return self.normalize
+        return NORMALIZE_NONE if self.method == MANUAL else NORMALIZE_MEAN
 
     def parameters(self) -> Dict[str, object]:
         """The parameters that apply to the method, for reports and metadata."""
         parameters: Dict[str, object] = {
             "rfs_threshold": self.rfs_threshold,
             "min_weight": self.min_weight,
+            "max_weight": self.max_weight,
             "class_weights": dict(sorted(self.class_weights.items())),
         }
         if self.method == EFFECTIVE_NUMBER:
@@ -128,11 +152,7 @@ def validate_options(options: WeightOptions) -> None:
         raise InvalidOptionsError(
             f"rfs_threshold must be a number in (0, 1] (the fraction of images below which "
             f"a class is oversampled; LVIS uses 0.001), got {options.rfs_threshold!r}")
-    if options.min_weight is not None and (
-            not is_number(options.min_weight) or not 0.0 < options.min_weight <= 1.0):
-        raise InvalidOptionsError(
-            f"min_weight must be a number in (0, 1] (final weights lie in (0, 1]), "
-            f"got {options.min_weight!r}")
+    _validate_scale(options)
     if not isinstance(options.class_weights, Mapping):
         raise InvalidOptionsError(
             f"class weights must be a mapping of class name to weight, got "
@@ -145,12 +165,16 @@ def validate_options(options: WeightOptions) -> None:
             "matching the class's boxes at all; remove the class from the label map instead), "
             f"got: {', '.join(f'{name}={weight!r}' for name, weight in sorted(bad.items()))}")
     if options.method != MANUAL:
-        too_big = {name: w for name, w in options.class_weights.items() if w > 1.0}
-        if too_big:
+        low = -math.inf if options.min_weight is None else options.min_weight
+        high = math.inf if options.max_weight is None else options.max_weight
+        outside = {name: w for name, w in options.class_weights.items()
+                   if not low <= w <= high}
+        if outside:
             raise InvalidOptionsError(
                 f"with method {options.method!r} class weights override final weights, which "
-                "lie in (0, 1]; got: "
-                + ", ".join(f"{name}={w!r}" for name, w in sorted(too_big.items())))
+                f"min_weight and max_weight bound to [{options.min_weight}, "
+                f"{options.max_weight}]; got: "
+                + ", ".join(f"{name}={w!r}" for name, w in sorted(outside.items())))
     if options.default_weight is not None:
         if options.method != MANUAL:
             raise InvalidOptionsError(
@@ -162,6 +186,36 @@ def validate_options(options: WeightOptions) -> None:
     if options.method == MANUAL and not options.class_weights and options.default_weight is None:
         raise InvalidOptionsError(
             "method 'manual' needs class weights (e.g. top=1.0,dress=0.1) or a default weight")
+
+
+def _validate_scale(options: WeightOptions) -> None:
+    """normalize, min_weight and max_weight: known, positive, and able to give a mean of 1."""
+    if options.normalize is not None and options.normalize not in NORMALIZE_MODES:
+        raise InvalidOptionsError(
+            f"unknown normalize {options.normalize!r}; choose one of: "
+            f"{', '.join(NORMALIZE_MODES)} (mean: box-weighted mean weight 1, max: largest "
+            "weight 1, none: raw weights)")
+    for name in ("min_weight", "max_weight"):
+        value = getattr(options, name)
+        if value is not None and (not is_number(value) or value <= 0):
+            raise InvalidOptionsError(
+                f"{name} must be a positive number (a weight is any finite number > 0), "
+                f"got {value!r}")
+    low, high = options.min_weight, options.max_weight
+    if low is not None and high is not None and low > high:
+        raise InvalidOptionsError(
+            f"min_weight {low} is above max_weight {high}: no weight can lie between them")
+    if options.scale == NORMALIZE_MEAN:
+        if high is not None and high < 1.0:
+            raise InvalidOptionsError(
+                f"max_weight {high} is below 1, so every weight would be below 1 and the "
+                "box-weighted mean (normalize mean) could not be 1; give a max_weight of at "
+                "least 1, or choose normalize max or none")
+        if low is not None and low > 1.0:
+            raise InvalidOptionsError(
+                f"min_weight {low} is above 1, so every weight would be above 1 and the "
+                "box-weighted mean (normalize mean) could not be 1; give a min_weight of at "
+                "most 1, or choose normalize max or none")
 
 
 def compute(counts: Sequence[ClassCount], num_images: int,
@@ -176,9 +230,12 @@ def compute(counts: Sequence[ClassCount], num_images: int,
             f"label map classes: {', '.join(names)}")
     if options.method == MANUAL:
         raw = _manual_raw_weights(names, options)
+        overrides: Mapping[str, float] = {}
     else:
         raw = _computed_raw_weights(counts, options)
+        overrides = options.class_weights
     largest = max((w for w in raw.values() if w is not None), default=None)
+    scale = _scale(counts, raw, overrides, options)
     results = []
     for count in counts:
         flags = set()
@@ -187,17 +244,16 @@ def compute(counts: Sequence[ClassCount], num_images: int,
             flags.add(FLAG_UNSEEN)
         if options.method == MANUAL and count.name not in options.class_weights:
             flags.add(FLAG_DEFAULT_WEIGHT)
-        if raw_weight is None:
+        if count.name in overrides:
+            weight = float(overrides[count.name])
+            flags.add(FLAG_OVERRIDE)
+        elif largest is None:  # no class has objects: nothing to weigh against
             weight = 1.0
         else:
-            weight = raw_weight / largest
-            if options.min_weight is not None and weight < options.min_weight:
-                weight = options.min_weight
-                flags.add(FLAG_FLOORED)
-        if options.method != MANUAL and count.name in options.class_weights:
-            weight = float(options.class_weights[count.name])
-            flags.discard(FLAG_FLOORED)
-            flags.add(FLAG_OVERRIDE)
+            # An unseen class of a computed method weighs as much as the rarest class.
+            weight = scale * (largest if raw_weight is None else raw_weight)
+            weight, bound_flag = _bounded(weight, options.min_weight, options.max_weight)
+            flags.update(bound_flag)
         results.append(ClassWeight(
             name=count.name, id=count.id, objects=count.objects, images=count.images,
             objects_in_images_with_class=count.objects_in_images_with_class,
@@ -205,6 +261,108 @@ def compute(counts: Sequence[ClassCount], num_images: int,
             repeat_factor=repeat_factor(count.images, num_images, options.rfs_threshold),
             flags=tuple(sorted(flags))))
     return results
+
+
+def mean_box_weight(results: Sequence[ClassWeight]) -> Optional[float]:
+    """The box-weighted mean of the final weights, sum_c n_c w_c / N; None without boxes."""
+    total = sum(result.objects for result in results)
+    if total == 0:
+        return None
+    return math.fsum(result.objects * result.weight for result in results) / total
+
+
+def _bounded(weight: float, low: Optional[float],
+             high: Optional[float]) -> Tuple[float, Tuple[str, ...]]:
+    """The weight within [low, high] (None: unbounded), and the flag if it was moved."""
+    if low is not None and weight < low:
+        return low, (FLAG_FLOORED,)
+    if high is not None and weight > high:
+        return high, (FLAG_CAPPED,)
+    return weight, ()
+
+
+def _scale(counts: Sequence[ClassCount], raw: Mapping[str, Optional[float]],
+           overrides: Mapping[str, float], options: WeightOptions) -> float:
+    """The factor from raw to final weights (before the bounds) that `options.scale` asks for."""
+    values = [weight for weight in raw.values() if weight is not None]
+    if options.scale == NORMALIZE_NONE or not values:
+        return 1.0
+    if options.scale == NORMALIZE_MAX:
+        return 1.0 / max(values)
+    total = sum(count.objects for count in counts)
+    if total == 0:  # no boxes: the mean is undefined and nothing is trained on these weights
+        return 1.0
+    fixed = math.fsum(count.objects * overrides[count.name]
+                      for count in counts if count.name in overrides)
+    free = [(count.objects, raw[count.name]) for count in counts
+            if count.objects > 0 and count.name not in overrides]
+    if not free:
+        if abs(fixed - total) > _MEAN_TOLERANCE * total:
+            raise InvalidOptionsError(
+                f"class weights override every class with objects, and their box-weighted "
+                f"mean is {fixed / total:.6g}, not 1 as normalize mean requires; leave a "
+                "class to the method, or choose normalize max or none")
+        return 1.0 / max(values)
+    try:
+        return solve_scale(free, total - fixed, options.min_weight, options.max_weight)
+    except InvalidOptionsError as error:
+        if not overrides:
+            raise
+        raise InvalidOptionsError(
+            f"the overridden classes ({', '.join(sorted(overrides))}) add {fixed:.6g} to the "
+            f"{total} boxes' weights, so {error}") from None
+
+
+def solve_scale(free: Sequence[Tuple[int, float]], target: float,
+                low: Optional[float], high: Optional[float]) -> float:
+    """The scale s > 0 with sum n * clamp(s * r, low, high) = target over (n, r) in `free`.
+
+    The sum is continuous, piecewise linear and non-decreasing in s, with a kink
+    wherever a class reaches a bound (s = low / r or high / r). Walking those
+    breakpoints in order finds the piece that holds the target; on it the sum is
+    clamped + s * slope, solved exactly for s.
+    """
+    low_value = 0.0 if low is None else low
+    high_value = math.inf if high is None else high
+    least = math.fsum(n * low_value for n, _ in free)  # every class floored (s -> 0)
+    most = math.fsum(n * high_value for n, _ in free)  # every class capped (s -> inf)
+    if target <= 0 or target < least * (1 - _MEAN_TOLERANCE) \
+            or target > most * (1 + _MEAN_TOLERANCE):
+        raise InvalidOptionsError(
+            f"the classes' weights must add up to {target:.6g} over their "
+            f"{sum(n for n, _ in free)} boxes for a box-weighted mean of 1, but "
+            f"min_weight {low} and max_weight {high} keep that sum within "
+            f"[{least:.6g}, {most:.6g}]; widen the bounds or choose normalize max or none")
+    if target <= least:  # every class at min_weight
+        return min(low_value / r for _, r in free)
+    if target >= most:  # every class at max_weight
+        return max(high_value / r for _, r in free)
+    leaves_floor, reaches_cap = 0, 1
+    events = sorted([(low_value / r, leaves_floor, n, r) for n, r in free if low_value > 0]
+                    + [(high_value / r, reaches_cap, n, r) for n, r in free
+                       if high_value < math.inf])
+    clamped = least
+    slope = 0.0 if low_value > 0 else math.fsum(n * r for n, r in free)
+    scale = None
+    for breakpoint, event, n, r in events:
+        if slope > 0 and (target - clamped) / slope <= breakpoint:
+            scale = (target - clamped) / slope
+            break
+        if event == leaves_floor:
+            clamped -= n * low_value
+            slope += n * r
+        else:
+            clamped += n * high_value
+            slope -= n * r
+    if scale is None:
+        scale = (target - clamped) / slope
+    # Once more with exact sums over the piece found, free of the running sums' rounding.
+    linear = [(n, r) for n, r in free if low_value < scale * r < high_value]
+    clamped = math.fsum(n * (low_value if scale * r <= low_value else high_value)
+                        for n, r in free if not low_value < scale * r < high_value)
+    if linear:
+        scale = (target - clamped) / math.fsum(n * r for n, r in linear)
+    return scale
 
 
 def repeat_factor(images_with_class: int, num_images: int, threshold: float) -> float:

@@ -23,6 +23,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from odweights.components.weight_gen.class_weights_io import load_class_weights
 from odweights.components.weighted_transform.preprocessing import CLASS_WEIGHTS_KEY
 from odweights.errors import BadInputError
+from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
 
 use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
@@ -115,6 +116,7 @@ class Executor(transform_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
+        record_maker(output_dict)
         class_weights_uri = artifact_utils.get_single_uri(input_dict[CLASS_WEIGHTS_KEY])
         weights = weights_by_class(load_class_weights(class_weights_uri))
         transform_properties = dict(exec_properties)

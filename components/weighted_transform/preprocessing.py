@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 from odweights import features
 
 CLASS_WEIGHTS_KEY = "class_weights"
-"""custom_config key: {class name: weight in [0, 1]}, filled in by the executor."""
+"""custom_config key: {class name: weight, a finite number > 0}, filled in by the executor."""
 
 _MISSING_WEIGHT = -1.0
 

@@ -157,6 +157,18 @@ def test_parse_export_record_reserializes_deterministically():
     assert record.serialized == _example().SerializeToString(deterministic=True)
 
 
+def test_parse_export_record_keeps_weights_above_one_or_writes_ones():
+    heavy = tf.train.Feature(float_list=tf.train.FloatList(value=[7.5, 0.25]))
+    record = parse_export_record(_example(**{features.WEIGHT: heavy}).SerializeToString())
+    assert record.weights == [7.5, 0.25]
+    record = parse_export_record(_example(**{features.WEIGHT: heavy}).SerializeToString(),
+                                 unit_weights=True)
+    assert record.weights == [1.0, 1.0]
+    example = tf.train.Example.FromString(record.serialized)
+    assert list(example.features.feature[features.WEIGHT].float_list.value) == [1.0, 1.0]
+    assert record.serialized == example.SerializeToString(deterministic=True)
+
+
 @pytest.mark.parametrize("overrides,message", [
     ({features.WEIGHT: None}, "missing"),
     ({features.CLASSES_IN_IMAGE: tf.train.Feature()}, "unexpected features"),
@@ -164,8 +176,12 @@ def test_parse_export_record_reserializes_deterministically():
     ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))},
      "1 values for 2 boxes"),
     ({features.VIEW: tf.train.Feature()}, "0 values for 2 boxes"),
-    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 2.0]))},
-     r"outside \[0, 1\]"),
+    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 0.0]))},
+     "not finite numbers > 0"),
+    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[-1.0, 2.0]))},
+     "not finite numbers > 0"),
+    ({features.WEIGHT: tf.train.Feature(
+        float_list=tf.train.FloatList(value=[1.0, float("nan")]))}, "not finite numbers > 0"),
     ({features.SOURCE_ID: tf.train.Feature()}, "exactly one value"),
 ])
 def test_parse_export_record_refuses_what_the_od_api_would_misread(overrides, message):
@@ -213,7 +229,9 @@ def test_publish_refuses_a_missing_export(tmp_path):
 @pytest.mark.parametrize("options,message", [
     (dict(num_shards=-1), "num_shards"), (dict(num_shards=True), "num_shards"),
     (dict(resample="oversample"), "resample"), (dict(rfs_rounding="floor"), "rfs_rounding"),
-    (dict(publish_dir="relative/export"), "absolute"), (dict(seed=1.5), "seed")])
+    (dict(publish_dir="relative/export"), "absolute"), (dict(seed=1.5), "seed"),
+    (dict(keep_weights=True), "applies only with resample rfs"),
+    (dict(resample="rfs", keep_weights=1), "keep_weights must be True or False")])
 def test_options_are_checked(options, message):
     with pytest.raises(InvalidOptionsError, match=message):
         ExportOptions(**options).validate()

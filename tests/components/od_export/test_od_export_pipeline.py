@@ -32,7 +32,7 @@ from odweights.label_map import format_label_map
 pytestmark = pytest.mark.e2e
 
 LABEL_MAP = {"bird": 1, "cat": 2, "dog": 3}
-WEIGHTS = {"bird": 1.0, "cat": 0.2, "dog": 0.55}
+WEIGHTS = {"bird": 4.0, "cat": 0.2, "dog": 0.55}  # any finite weight > 0, above 1 too
 REPEAT_FACTORS = {"bird": 2.6, "cat": 1.0, "dog": 1.3}
 SEED = 7
 
@@ -182,7 +182,8 @@ EXPORTS = {  # component id -> OdExport options
     "OdExport": dict(num_shards=3, resample="none"),
     "OdExportRfsStochastic": dict(num_shards=2, resample="rfs", rfs_rounding="stochastic",
                                   seed=SEED),
-    "OdExportRfsCeil": dict(num_shards=0, resample="rfs", rfs_rounding="ceil"),
+    "OdExportRfsCeil": dict(num_shards=0, resample="rfs", rfs_rounding="ceil",
+                            keep_weights=True),
 }
 
 
@@ -347,6 +348,27 @@ def test_oversampled_export_has_the_expected_copies(first_run, component_id, rou
         histogram[str(count)] = histogram.get(str(count), 0) + 1
     assert train["images_by_copies"] == histogram
     assert summary["resample"]["rounding"] == rounding
+
+
+@pytest.mark.parametrize("component_id,num_shards,box_weights", [
+    ("OdExport", 3, "class_weights"), ("OdExportRfsStochastic", 2, "ones"),
+    ("OdExportRfsCeil", 1, "class_weights")])
+def test_resampled_exports_weigh_every_box_one_unless_asked_to_keep_the_weights(
+        first_run, component_id, num_shards, box_weights):
+    root, _ = first_run
+    directory = _published(root, component_id)
+    for split in SPLITS:
+        for parsed, _ in _read_records(directory, f"{split}.record-?????-of-{num_shards:05d}"):
+            names = [text.decode() for text in _dense(parsed, "image/object/class/text")]
+            expected = [1.0 if box_weights == "ones" else float(np.float32(WEIGHTS[name]))
+                        for name in names]
+            assert _dense(parsed, "image/object/weight") == expected
+    summary = json.load(open(os.path.join(directory, "summary.json")))
+    assert summary["weights"]["box_weights"] == box_weights
+    assert summary["resample"]["keep_weights"] == (component_id == "OdExportRfsCeil")
+    if box_weights == "ones":
+        for totals in summary["splits"].values():
+            assert totals["weighted_objects"] == totals["objects"]
 
 
 def _store(metadata_path):

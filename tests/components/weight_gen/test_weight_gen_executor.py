@@ -83,8 +83,14 @@ def test_weights_of_the_train_split(tmp_path, inputs):
     output = run_weight_gen(tmp_path, "weights", inputs)
     document = load_class_weights(output.uri)
     assert document["num_images"] == 4 and document["num_objects"] == 6
+    # raw 1/n: 0.25, 1, 1; box-weighted mean 1: s * (4 * 0.25 + 1 + 1) = 6, s = 2.
     assert [(c["name"], c["objects"], c["images"], c["weight"]) for c in document["classes"]] == [
-        ("cat", 4, 3, 0.25), ("dog", 1, 1, 1.0), ("bird", 1, 1, 1.0)]
+        ("cat", 4, 3, 0.5), ("dog", 1, 1, 2.0), ("bird", 1, 1, 2.0)]
+    assert (document["normalize"], document["mean_box_weight"]) == ("mean", 1.0)
+    assert (document["min_weight"], document["max_weight"]) == (None, None)
+    assert output.get_string_custom_property("normalize") == "mean"
+    assert output.get_float_custom_property("mean_box_weight") == 1.0
+    assert not output.has_custom_property("max_weight")
     # r_c = max(1, sqrt(0.5 / (m_c / 4))): cat 1, dog and bird sqrt(2).
     assert [c["repeat_factor"] for c in document["classes"]] == [1.0, 1.41421356237, 1.41421356237]
     assert output.get_float_custom_property("weight_ratio") == 4.0
@@ -95,10 +101,35 @@ def test_weights_of_the_train_split(tmp_path, inputs):
 def test_median_frequency_divides_by_the_objects_of_the_images_containing_the_class(
         tmp_path, inputs):
     # f_c = n_c / D_c: cat 4/6, dog 1/3, bird 1/2; median 1/2 -> raw 0.75, 1.5, 1.
-    output = run_weight_gen(tmp_path, "weights", inputs, method="median_frequency")
+    output = run_weight_gen(tmp_path, "weights", inputs, method="median_frequency",
+                            normalize="max")
     document = load_class_weights(output.uri)
     assert [(c["raw_weight"], c["weight"]) for c in document["classes"]] == [
         (0.75, 0.5), (1.5, 1.0), (1.0, 0.666666666667)]
+
+
+def test_a_capped_scale_is_recorded_in_the_file_and_in_ml_metadata(tmp_path, inputs):
+    # dog and bird capped at 1.5 (3 of the 6); cat: 4 * 0.25 * s = 3, weight 0.75.
+    output = run_weight_gen(tmp_path, "weights", inputs, max_weight=1.5, min_weight=0.1)
+    document = load_class_weights(output.uri)
+    assert [(c["weight"], c["flags"]) for c in document["classes"]] == [
+        (0.75, []), (1.5, ["capped"]), (1.5, ["capped"])]
+    assert (document["max_weight"], document["min_weight"]) == (1.5, 0.1)
+    assert document["mean_box_weight"] == 1.0
+    assert output.get_float_custom_property("max_weight") == 1.5
+    assert output.get_float_custom_property("min_weight") == 0.1
+
+
+def test_manual_weights_are_recorded_as_given(tmp_path, inputs):
+    output = run_weight_gen(tmp_path, "weights", inputs, method="manual",
+                            class_weights_json='{"bird": 3.0, "cat": 0.5, "dog": 1.0}')
+    document = load_class_weights(output.uri)
+    assert [c["weight"] for c in document["classes"]] == [0.5, 1.0, 3.0]
+    # (4 * 0.5 + 1 + 3) / 6
+    assert (document["normalize"], document["mean_box_weight"]) == ("none", 1.0)
+    output = run_weight_gen(tmp_path, "again", inputs, method="manual",
+                            class_weights_json='{"bird": 3.0, "cat": 0.25, "dog": 1.0}')
+    assert load_class_weights(output.uri)["mean_box_weight"] == pytest.approx(5 / 6)
 
 
 def test_same_inputs_give_byte_identical_files(tmp_path, inputs):

@@ -40,8 +40,15 @@ def raw_weights(results):
     ("median_frequency_global", [0.01, 0.1, 1.0]),
 ])
 def test_worked_example_final_weights(method, expected):
-    results = weighting.compute(worked_counts(), 10, WeightOptions(method=method))
+    # Scaled by the largest, as the reference values are given.
+    results = weighting.compute(worked_counts(), 10, WeightOptions(method=method,
+                                                                   normalize="max"))
     assert weights(results) == pytest.approx(expected, rel=1e-5)
+    # The default scale keeps the ratios and makes the box-weighted mean 1.
+    results = weighting.compute(worked_counts(), 10, WeightOptions(method=method))
+    assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-9)
+    scale = results[0].weight / expected[0]
+    assert weights(results) == pytest.approx([scale * w for w in expected], rel=1e-5)
 
 
 @pytest.mark.parametrize("beta, expected", [
@@ -50,7 +57,8 @@ def test_worked_example_final_weights(method, expected):
 ])
 def test_worked_example_effective_number(beta, expected):
     results = weighting.compute(worked_counts(), 10,
-                                WeightOptions(method="effective_number", beta=beta))
+                                WeightOptions(method="effective_number", beta=beta,
+                                              normalize="max"))
     assert weights(results) == pytest.approx(expected, abs=5e-4)
     # Raw weights are Cui et al.'s (1 - b) / (1 - b^n), before scaling.
     assert raw_weights(results) == pytest.approx(
@@ -83,12 +91,12 @@ def test_median_frequency_of_classes_that_never_share_an_image_is_all_ones():
 def test_median_frequency_of_a_mixed_split_counted_by_hand():
     # Images (boxes): [a, a, a, b], [a, a], [b, c], [c, c].
     # n = a 5, b 2, c 3; m = 2 each; D = a 4 + 2, b 4 + 2, c 2 + 2.
-    # f = a 5/6, b 2/6, c 3/4; median 3/4 -> raw 0.9, 2.25, 1; final / 2.25.
+    # f = a 5/6, b 2/6, c 3/4; median 3/4 -> raw 0.9, 2.25, 1; mean 1: s (4.5 + 4.5 + 3) = 10.
     counts = [ClassCount("a", 1, 5, 2, 6), ClassCount("b", 2, 2, 2, 6),
               ClassCount("c", 3, 3, 2, 4)]
     results = weighting.compute(counts, 4, WeightOptions(method="median_frequency"))
     assert raw_weights(results) == pytest.approx([0.9, 2.25, 1.0])
-    assert weights(results) == pytest.approx([0.4, 1.0, 1 / 2.25])
+    assert weights(results) == pytest.approx([0.75, 1.875, 10 / 12])
     # Global: f = n / 10 = [0.5, 0.2, 0.3]; median 0.3 -> raw 0.6, 1.5, 1.
     results = weighting.compute(counts, 4, WeightOptions(method="median_frequency_global"))
     assert raw_weights(results) == pytest.approx([0.6, 1.5, 1.0])
@@ -116,9 +124,16 @@ def test_balanced_equals_scikit_learn(seed):
               for i, n in enumerate(objects)]
     labels = np.repeat(np.arange(num_classes), objects)
     expected = compute_class_weight("balanced", classes=np.arange(num_classes), y=labels)
-    results = weighting.compute(counts, sum(objects), WeightOptions(method="balanced"))
+    results = weighting.compute(counts, sum(objects),
+                                WeightOptions(method="balanced", normalize="max"))
     assert raw_weights(results) == pytest.approx(list(expected), rel=1e-12)
     assert weights(results) == pytest.approx(list(expected / expected.max()), rel=1e-12)
+    # scikit-learn's 'balanced' already has a box-weighted mean of 1 (N / K per class):
+    # normalize mean leaves it as it is, and none too.
+    for normalize in ("mean", "none"):
+        results = weighting.compute(counts, sum(objects),
+                                    WeightOptions(method="balanced", normalize=normalize))
+        assert weights(results) == pytest.approx(list(expected), rel=1e-12)
 
 
 def test_effective_number_tends_to_uniform_as_beta_goes_to_zero():
@@ -139,16 +154,23 @@ def test_effective_number_tends_to_inverse_frequency_as_beta_goes_to_one():
         assert weights(results) == pytest.approx(inverse, rel=tolerance)
 
 
-def test_unseen_classes_get_weight_one_and_a_flag():
+def test_unseen_classes_weigh_as_much_as_the_rarest_class_and_get_a_flag():
     counts = worked_counts() + [ClassCount("absent", 4, 0, 0, 0)]
     for method in ("inverse_frequency", "balanced", "effective_number", "median_frequency"):
+        for normalize in ("mean", "max", "none"):
+            results = weighting.compute(counts, 10, WeightOptions(method=method,
+                                                                  normalize=normalize))
+            absent = results[3]
+            assert absent.raw_weight is None
+            assert absent.weight == max(weights(results[:3]))
+            assert absent.flags == ("unseen",)
+            assert absent.repeat_factor == 1.0
+            assert all(math.isfinite(r.weight) and r.weight > 0 for r in results)
+        # Unseen classes hold no box: the mean over the split is still 1.
         results = weighting.compute(counts, 10, WeightOptions(method=method))
-        absent = results[3]
-        assert absent.weight == 1.0 and absent.raw_weight is None
-        assert absent.flags == ("unseen",)
-        assert absent.repeat_factor == 1.0
-        assert results[2].weight == 1.0  # the largest of the seen classes is still 1
-        assert all(math.isfinite(r.weight) and r.weight > 0 for r in results)
+        assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-9)
+    results = weighting.compute(counts, 10, WeightOptions(method="balanced", normalize="max"))
+    assert results[3].weight == 1.0
 
 
 def test_a_split_without_objects_weighs_every_class_one():
@@ -160,22 +182,32 @@ def test_a_split_without_objects_weighs_every_class_one():
 
 def test_min_weight_floors_final_weights_only():
     results = weighting.compute(worked_counts(), 10,
-                                WeightOptions(method="inverse_frequency", min_weight=0.05))
+                                WeightOptions(method="inverse_frequency", min_weight=0.05,
+                                              normalize="max"))
     assert weights(results) == pytest.approx([0.05, 0.1, 1.0])
     assert raw_weights(results) == pytest.approx([0.001, 0.01, 0.1])
     assert [r.flags for r in results] == [("floored",), (), ()]
 
 
-def test_manual_weights_are_scaled_by_the_largest():
+def test_manual_weights_are_written_as_given_unless_a_scale_is_chosen():
+    given = {"common": 1, "middle": 2.5, "rare": 40}
+    results = weighting.compute(worked_counts(), 10,
+                                WeightOptions(method="manual", class_weights=given))
+    assert weights(results) == [1.0, 2.5, 40.0]
+    assert raw_weights(results) == [1.0, 2.5, 40.0]
+    assert all(r.flags == () for r in results)
+    assert WeightOptions(method="manual", class_weights=given).scale == "none"
+    # (1000 * 1 + 100 * 2.5 + 10 * 40) / 1110
+    assert weighting.mean_box_weight(results) == pytest.approx(1650 / 1110, rel=1e-12)
     results = weighting.compute(
         worked_counts(), 10,
-        WeightOptions(method="manual", class_weights={"common": 0.1, "middle": 0.5, "rare": 1}))
-    assert weights(results) == pytest.approx([0.1, 0.5, 1.0])
+        WeightOptions(method="manual", class_weights=given, normalize="max"))
+    assert weights(results) == pytest.approx([0.025, 0.0625, 1.0])
     results = weighting.compute(
         worked_counts(), 10,
-        WeightOptions(method="manual", class_weights={"common": 1, "middle": 2, "rare": 4}))
-    assert weights(results) == pytest.approx([0.25, 0.5, 1.0])
-    assert raw_weights(results) == [1.0, 2.0, 4.0]
+        WeightOptions(method="manual", class_weights=given, normalize="mean"))
+    assert weights(results) == pytest.approx([w * 1110 / 1650 for w in (1, 2.5, 40)])
+    assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_manual_without_default_weight_names_every_missing_class():
@@ -195,11 +227,32 @@ def test_manual_default_weight_fills_the_missing_classes():
 def test_overrides_replace_computed_final_weights():
     results = weighting.compute(
         worked_counts(), 10,
-        WeightOptions(method="inverse_frequency", min_weight=0.05,
-                      class_weights={"common": 0.02, "rare": 0.5}))
-    assert weights(results) == pytest.approx([0.02, 0.1, 0.5])
+        WeightOptions(method="inverse_frequency", min_weight=0.02, normalize="max",
+                      class_weights={"common": 0.03, "rare": 0.5}))
+    assert weights(results) == pytest.approx([0.03, 0.1, 0.5])
     assert raw_weights(results) == pytest.approx([0.001, 0.01, 0.1])
     assert [r.flags for r in results] == [("override",), (), ("override",)]
+
+
+def test_overrides_are_held_fixed_while_the_mean_is_solved():
+    # rare fixed at 5: 1110 - 50 = 1060 left for common and middle,
+    # s * (1000 * 0.001 + 100 * 0.01) = 1060 -> s = 530.
+    results = weighting.compute(
+        worked_counts(), 10,
+        WeightOptions(method="inverse_frequency", class_weights={"rare": 5}))
+    assert weights(results) == pytest.approx([0.53, 5.3, 5.0])
+    assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # 1000 * 1.2 > 1110: the other classes would need a negative weight.
+    ({"common": 1.2}, r"overridden classes \(common\) add 1200 to the 1110 boxes' weights"),
+    ({"common": 1, "middle": 1, "rare": 2}, "override every class with objects.*mean is 1.009"),
+])
+def test_overrides_that_make_a_mean_of_one_impossible_are_refused(overrides, message):
+    with pytest.raises(InvalidOptionsError, match=message):
+        weighting.compute(worked_counts(), 10,
+                          WeightOptions(method="balanced", class_weights=overrides))
 
 
 def test_weight_ratio_is_largest_over_smallest():
@@ -214,12 +267,21 @@ def test_weight_ratio_is_largest_over_smallest():
     (dict(beta=float("nan")), r"beta must be a number in \[0, 1\)"),
     (dict(rfs_threshold=0.0), r"rfs_threshold must be a number in \(0, 1\]"),
     (dict(rfs_threshold=-1), r"rfs_threshold must be a number in \(0, 1\]"),
-    (dict(min_weight=0.0), r"min_weight must be a number in \(0, 1\]"),
-    (dict(min_weight=1.5), r"min_weight must be a number in \(0, 1\]"),
+    (dict(min_weight=0.0), "min_weight must be a positive number"),
+    (dict(max_weight=float("inf")), "max_weight must be a positive number"),
+    (dict(max_weight=True), "max_weight must be a positive number"),
+    (dict(min_weight=1.5), "min_weight 1.5 is above 1"),
+    (dict(max_weight=0.5), "max_weight 0.5 is below 1"),
+    (dict(min_weight=0.6, max_weight=0.5, normalize="max"), "min_weight 0.6 is above max_weight"),
+    (dict(min_weight=3, max_weight=2, normalize="none"), "min_weight 3 is above max_weight 2"),
+    (dict(normalize="sum"), "unknown normalize 'sum'; choose one of: mean, max, none"),
+    (dict(method="manual", class_weights={"a": 2.0}, normalize="mean", max_weight=0.9),
+     "max_weight 0.9 is below 1"),
     (dict(method="manual", class_weights={"a": -1.0, "b": 0}),
      "class weights must be positive numbers.*a=-1.0, b=0"),
     (dict(method="manual", class_weights={"a": "heavy"}), "a='heavy'"),
-    (dict(method="balanced", class_weights={"a": 2.0}), r"override final weights.*a=2.0"),
+    (dict(method="balanced", class_weights={"a": 2.0}, max_weight=1.5),
+     r"override final weights.*bound to \[None, 1.5\]; got: a=2.0"),
     (dict(method="balanced", default_weight=1.0), "default_weight applies to method 'manual'"),
     (dict(method="manual", class_weights={"a": 1.0}, default_weight=-2),
      "default_weight must be a positive number"),

@@ -19,7 +19,8 @@ from odweights.components.weighted_transform import component, executor
 from odweights.components.weighted_transform.preprocessing import preprocessing_fn
 from odweights.errors import BadInputError
 
-WEIGHTS = {"cat": 0.25, "dog": 1.0, "bird": 0.5}
+# Weights above 1 are as valid as below: a box-weighted mean of 1 puts rare classes above it.
+WEIGHTS = {"cat": 0.25, "dog": 2.5, "bird": 0.5}
 _STRING_KEYS = {features.FILENAME, features.SOURCE_ID, features.KEY_SHA256, features.ENCODED,
                 features.FORMAT, features.CLASS_TEXT, features.VIEW, *features.AUXILIARY_KEYS}
 RAW_FEATURE_SPEC = {
@@ -112,7 +113,7 @@ def _check_weights_of_saved_graph(graph_dir):
     raw[features.CLASS_TEXT] = class_text
     outputs = tf_transform_output.transform_features_layer()(raw)
     np.testing.assert_array_equal(tf.sparse.to_dense(outputs[features.WEIGHT]).numpy(),
-                                  [[1.0, 0.5, 0.25]])
+                                  [[2.5, 0.5, 0.25]])
 
 
 def test_transform_graph_applies_the_same_weights_at_training_time(transformed):
@@ -135,14 +136,17 @@ def test_a_class_without_weight_fails_loudly(tmp_path):
 
 
 def test_weights_by_class_reads_class_weights_json():
-    document = {"classes": [{"name": "cat", "weight": 0.25}, {"name": "dog", "weight": 1}]}
-    assert executor.weights_by_class(document) == {"cat": 0.25, "dog": 1.0}
+    document = {"classes": [{"name": "cat", "weight": 0.25}, {"name": "dog", "weight": 1},
+                            {"name": "bird", "weight": 7.5}]}
+    assert executor.weights_by_class(document) == {"cat": 0.25, "dog": 1.0, "bird": 7.5}
 
 
 @pytest.mark.parametrize("classes,message", [
     ([], "lists no classes"),
-    ([{"name": "cat", "weight": 1.5}], r"weights in \[0, 1\]"),
-    ([{"name": "cat", "weight": None}], r"weights in \[0, 1\]"),
+    ([{"name": "cat", "weight": 0}], "a finite number > 0"),
+    ([{"name": "cat", "weight": -1.5}], "a finite number > 0"),
+    ([{"name": "cat", "weight": float("inf")}], "a finite number > 0"),
+    ([{"name": "cat", "weight": None}], "a finite number > 0"),
     ([{"name": "cat", "weight": 0.5}, {"name": "cat", "weight": 0.5}], "twice"),
 ])
 def test_weights_by_class_rejects_bad_documents(classes, message):
