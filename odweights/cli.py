@@ -270,8 +270,9 @@ def _add_audit(subparsers) -> None:
         "every artifact and execution from the export back to the VOC input.")
     parser.add_argument("path", metavar="PATH",
                         help="an exported TFRecord file or the export folder")
-    parser.add_argument("--metadata", required=True, metavar="FILE",
-                        help="the ML Metadata SQLite file (OUT/metadata.sqlite)")
+    parser.add_argument("--metadata", metavar="FILE",
+                        help="the ML Metadata SQLite file (default: OUT/metadata.sqlite "
+                        "when PATH lies inside OUT/export)")
     parser.add_argument("--json", action="store_true", dest="as_json",
                         help="print a machine-readable JSON document")
     parser.add_argument("--verify", action="store_true",

@@ -9,6 +9,7 @@ import pytest
 
 from odweights import audit, cli, sample_data
 from odweights.components import artifact_types
+from odweights.errors import InvalidOptionsError
 from odweights.pipelines.pipeline import COMPONENT_IDS
 
 TRAIN_RECORD = "train.record-00000-of-00001"
@@ -201,3 +202,23 @@ def _read(path):
 def _write(path, data):
     with open(path, "wb") as file:
         file.write(data)
+
+
+def test_metadata_default_is_beside_the_export_folder(tmp_path):
+    out = tmp_path / "out"
+    assert audit.default_metadata_path(str(out / "export" / "train.record-00000-of-00001")) == (
+        str(out / "metadata.sqlite"))
+    assert audit.default_metadata_path(str(out / "export")) == str(out / "metadata.sqlite")
+    with pytest.raises(InvalidOptionsError, match="give it with --metadata FILE"):
+        audit.default_metadata_path(str(out / "exports" / "train.record"))
+
+
+@pytest.mark.e2e
+def test_audit_without_metadata_reads_the_store_of_the_run(run, capsys):
+    voc_dir, output_dir = run
+    exit_code, out, _ = _audit(capsys, os.path.join(output_dir, "export", TRAIN_RECORD), "--json")
+    assert exit_code == 0
+    assert json.loads(out)["metadata"] == _metadata(output_dir)
+    exit_code, _, err = _audit(capsys, voc_dir)
+    assert exit_code == 2
+    assert "--metadata FILE" in err
