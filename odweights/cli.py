@@ -94,8 +94,17 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
                          default=weighting.DEFAULT_RFS_THRESHOLD, metavar="T",
                          help="repeat-factor threshold t in (0, 1]: r_c = max(1, "
                          "sqrt(t / f_c)) (default: %(default)s)")
+    weights.add_argument("--normalize", choices=weighting.NORMALIZE_MODES,
+                         help="the scale of the final weights: mean (box-weighted mean 1 over "
+                         "the split: the loss scale of unweighted training), max (largest "
+                         "weight 1) or none (raw weights) (default: mean; method manual: "
+                         "the weights as given)")
     weights.add_argument("--min-weight", type=float, metavar="W",
-                         help="floor of the final weights, in (0, 1]")
+                         help="floor of the final weights (> 0); classes raised to it are "
+                         "flagged floored")
+    weights.add_argument("--max-weight", type=float, metavar="W",
+                         help="cap of the final weights (> 0; >= 1 with --normalize mean); "
+                         "classes lowered to it are flagged capped, and the mean stays 1")
     weights.add_argument("--class-weights", default="", metavar="NAME=W,...",
                          help="manual weights (method manual) or overrides of computed "
                          "final weights, e.g. top=1.0,dress=0.1")
@@ -118,6 +127,10 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
                         "ceil (always round up, as mmdetection) (default: %(default)s)")
     export.add_argument("--seed", type=int, default=options.ExportOptions.seed, metavar="S",
                         help="seed of the stochastic rounding (default: %(default)s)")
+    export.add_argument("--keep-weights", action="store_true",
+                        help="with --resample rfs: keep the class weights on the boxes "
+                        "(default: weight 1.0 on every box, since repeating images already "
+                        "balances the classes)")
 
     beam = parser.add_argument_group("orchestration")
     if output_dir:
@@ -172,10 +185,13 @@ def _pipeline_options(args):
         min_weight=args.min_weight,
         class_weights=weighting.parse_class_weights(args.class_weights),
         default_weight=args.default_weight,
+        normalize=args.normalize,
+        max_weight=args.max_weight,
         num_shards=args.shards,
         resample=args.resample,
         rfs_rounding=args.rfs_rounding,
         seed=args.seed,
+        keep_weights=args.keep_weights,
         beam_args=tuple(args.beam_args),
         ingest_workers=args.ingest_workers)
     pipeline_options.validate()

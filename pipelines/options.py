@@ -64,11 +64,15 @@ class PipelineOptions:
     min_weight: Optional[float] = None
     class_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
     default_weight: Optional[float] = None
+    # None: WeightGen's default for the method (mean; manual: none, weights as given).
+    normalize: Optional[str] = None
+    max_weight: Optional[float] = None
     # Export (OdExport); num_shards 0: one shard per started 1,000 images of a split.
     num_shards: int = ExportOptions.num_shards
     resample: str = ExportOptions.resample
     rfs_rounding: str = ExportOptions.rfs_rounding
     seed: int = ExportOptions.seed
+    keep_weights: bool = ExportOptions.keep_weights
     # Appended to DEFAULT_BEAM_PIPELINE_ARGS for every Beam-based component.
     beam_args: Tuple[str, ...] = ()
     # Local Beam worker processes of the VOC ExampleGen (ingest_beam_args).
@@ -101,9 +105,11 @@ class PipelineOptions:
         weighting.WeightOptions(
             method=self.method, beta=self.beta, rfs_threshold=self.rfs_threshold,
             min_weight=self.min_weight, class_weights=dict(self.class_weights),
-            default_weight=self.default_weight)
+            default_weight=self.default_weight, normalize=self.normalize,
+            max_weight=self.max_weight)
         ExportOptions(num_shards=self.num_shards, resample=self.resample,
-                      rfs_rounding=self.rfs_rounding, seed=self.seed).validate()
+                      rfs_rounding=self.rfs_rounding, seed=self.seed,
+                      keep_weights=self.keep_weights).validate()
         if self.ingest_workers < 0:
             raise InvalidOptionsError(
                 f"--ingest-workers {self.ingest_workers}: give 1 (in this process), N > 1 "
@@ -133,11 +139,14 @@ class PipelineOptions:
             min_weight=self.min_weight,
             class_weights=dict(self.class_weights),
             default_weight=self.default_weight,
+            normalize=self.normalize,
+            max_weight=self.max_weight,
             weights_split=self.weights_split,
             num_shards=self.num_shards,
             resample=self.resample,
             rfs_rounding=self.rfs_rounding,
             seed=self.seed,
+            keep_weights=self.keep_weights,
             beam_pipeline_args=list(self.beam_pipeline_args),
             ingest_beam_args=list(ingest_beam_args(self.ingest_workers)),
         )

@@ -50,11 +50,14 @@ def create_pipeline(
     min_weight: Optional[float] = None,
     class_weights: Optional[Mapping[str, float]] = None,
     default_weight: Optional[float] = None,
+    normalize: Optional[str] = None,
+    max_weight: Optional[float] = None,
     weights_split: str = "train",
     num_shards: int = ExportOptions.num_shards,
     resample: str = ExportOptions.resample,
     rfs_rounding: str = ExportOptions.rfs_rounding,
     seed: int = ExportOptions.seed,
+    keep_weights: bool = ExportOptions.keep_weights,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     ingest_beam_args: Optional[List[str]] = None,
@@ -75,8 +78,8 @@ def create_pipeline(
       strict, max_rejected_fraction, clip_tolerance, drop_difficult, exif_policy,
         reencode_unsupported: VOC ExampleGen's ingest options (None: its default).
       method, beta, rfs_threshold, min_weight, class_weights, default_weight,
-        weights_split: WeightGen's options.
-      num_shards, resample, rfs_rounding, seed: OdExport's options.
+        normalize, max_weight, weights_split: WeightGen's options.
+      num_shards, resample, rfs_rounding, seed, keep_weights: OdExport's options.
       metadata_connection_config: ML Metadata; None lets the orchestrator decide
         (Kubeflow).
       beam_pipeline_args: for every Beam-based component.
@@ -114,7 +117,7 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"],
         method=method, beta=beta, rfs_threshold=rfs_threshold, min_weight=min_weight,
         class_weights=dict(class_weights or {}), default_weight=default_weight,
-        split=weights_split)
+        normalize=normalize, max_weight=max_weight, split=weights_split)
 
     transform = WeightedTransform(
         examples=example_gen.outputs["examples"],
@@ -129,7 +132,7 @@ def create_pipeline(
         class_weights=weight_gen.outputs["class_weights"],
         report=example_gen.outputs["report"],
         publish_dir=export_dir, num_shards=num_shards, resample=resample,
-        rfs_rounding=rfs_rounding, seed=seed)
+        rfs_rounding=rfs_rounding, seed=seed, keep_weights=keep_weights)
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

@@ -63,7 +63,7 @@ class _SpillRecords(beam.DoFn):
 
     def __init__(self, split: str, spill_dir: str, num_shards: int,
                  class_repeat_factors: Mapping[str, float], resample: bool,
-                 rounding: str, seed: int):
+                 rounding: str, seed: int, unit_weights: bool):
         self._split = split
         self._spill_dir = spill_dir
         self._num_shards = num_shards
@@ -71,6 +71,7 @@ class _SpillRecords(beam.DoFn):
         self._resample = resample
         self._rounding = rounding
         self._seed = seed
+        self._unit_weights = unit_weights
         self._writers = {}
 
     def start_bundle(self):
@@ -78,7 +79,7 @@ class _SpillRecords(beam.DoFn):
         self._writers = {}
 
     def process(self, serialized: bytes):
-        record = parse_export_record(serialized)
+        record = parse_export_record(serialized, unit_weights=self._unit_weights)
         copies = 1
         if self._resample:
             factor = resampling.image_repeat_factor(set(record.class_texts),
@@ -163,7 +164,8 @@ def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mappi
             | f"Read[{split}]" >> beam.io.ReadFromTFRecord(input_patterns[split])
             | f"Spill[{split}]" >> beam.ParDo(_SpillRecords(
                 split, spill_dir, num_shards[split], class_repeat_factors,
-                split == resampled_split, options.rfs_rounding, options.seed)
+                split == resampled_split, options.rfs_rounding, options.seed,
+                not options.writes_class_weights)
             ).with_outputs(_FACTS, main="spills"))
         spill_files.append(spilled.spills)
         facts.append(spilled[_FACTS])
@@ -214,7 +216,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             num_shards=int(exec_properties["num_shards"]),
             resample=exec_properties["resample"],
             rfs_rounding=exec_properties["rfs_rounding"],
-            seed=int(exec_properties["seed"]))
+            seed=int(exec_properties["seed"]),
+            keep_weights=bool(exec_properties.get("keep_weights") or 0))
         options.validate()
 
         examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
@@ -269,13 +272,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                  "ClassWeights"))
         _write_bytes(os.path.join(export.uri, REJECTED_FILE),
                      _read_bytes(os.path.join(report_uri, REJECTED_FILE), "IngestReport"))
+        # What the boxes carry: the class weights, or 1.0 (rfs without keep_weights).
+        box_weights = "class_weights" if options.writes_class_weights else "ones"
         document = summary.summary_document(
             split_totals, num_shards, training_split,
             resample={"mode": options.resample, "rounding": options.rfs_rounding,
-                      "seed": options.seed, "split": training_split if resample else None},
+                      "seed": options.seed, "split": training_split if resample else None,
+                      "keep_weights": options.keep_weights},
             weights={"method": weights_document.get("method"),
                      "parameters": weights_document.get("parameters"),
-                     "split": weights_document.get("split")},
+                     "split": weights_document.get("split"),
+                     "normalize": weights_document.get("normalize"),
+                     "mean_box_weight": weights_document.get("mean_box_weight"),
+                     "box_weights": box_weights},
             ingest_totals=ingest_totals)
         _write_bytes(os.path.join(export.uri, SUMMARY_FILE),
                      (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
@@ -295,6 +304,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         export.set_string_custom_property("resample", options.resample)
         export.set_string_custom_property("rfs_rounding", options.rfs_rounding)
         export.set_int_custom_property("seed", options.seed)
+        export.set_string_custom_property("box_weights", box_weights)
         if options.publish_dir:
             published = publish_export(export.uri, options.publish_dir)
             if published != file_hashes:

@@ -39,7 +39,9 @@ class Executor(base_executor.BaseExecutor):
             rfs_threshold=exec_properties["rfs_threshold"],
             min_weight=exec_properties.get("min_weight"),
             class_weights=json.loads(exec_properties["class_weights_json"]),
-            default_weight=exec_properties.get("default_weight"))
+            default_weight=exec_properties.get("default_weight"),
+            normalize=exec_properties.get("normalize"),
+            max_weight=exec_properties.get("max_weight"))
         split = exec_properties["split"]
 
         label_map_artifact = artifact_utils.get_single_instance(input_dict["label_map"])
@@ -57,8 +59,7 @@ class Executor(base_executor.BaseExecutor):
         num_images, counts = statistics_counts.class_counts(stats, label_map)
         results = weighting.compute(counts, num_images, options)
 
-        document = class_weights_io.class_weights_document(
-            options.method, options.parameters(), split, num_images, results)
+        document = class_weights_io.class_weights_document(options, split, num_images, results)
         png = chart.render_png(results, _chart_title(document))
         output = artifact_utils.get_single_instance(output_dict["class_weights"])
         class_weights_io.write_class_weights(output.uri, document, png)
@@ -66,9 +67,11 @@ class Executor(base_executor.BaseExecutor):
 
 
 def _chart_title(document: Dict[str, Any]) -> str:
-    return (f"class weights: method {document['method']}, split {document['split']}, "
-            f"{document['num_images']} images, {document['num_objects']} objects, "
-            f"{len(document['classes'])} classes")
+    mean = document["mean_box_weight"]
+    return (f"class weights: method {document['method']}, normalize {document['normalize']}"
+            f"{'' if mean is None else f' (box-weighted mean {mean:.4g})'}, split "
+            f"{document['split']}, {document['num_images']} images, "
+            f"{document['num_objects']} objects, {len(document['classes'])} classes")
 
 
 def _record_properties(artifact: types.Artifact, document: Dict[str, Any],
@@ -85,6 +88,10 @@ def _record_properties(artifact: types.Artifact, document: Dict[str, Any],
     artifact.set_float_custom_property(
         "weight_ratio", class_weights_io.fixed_float(weighting.weight_ratio(results)))
     artifact.set_string_custom_property("unseen_classes", ",".join(unseen))
+    artifact.set_string_custom_property("normalize", document["normalize"])
+    for key in ("min_weight", "max_weight", "mean_box_weight"):
+        if document[key] is not None:  # ML Metadata has no null: an unset bound is absent
+            artifact.set_float_custom_property(key, document[key])
 
 
 def raise_on_anomalies(anomalies_artifact: types.Artifact) -> None:

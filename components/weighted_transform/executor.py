@@ -12,6 +12,7 @@ the codec from the `.gz` suffix).
 import contextlib
 import json
 import logging
+import math
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import apache_beam as beam
@@ -34,10 +35,11 @@ def weights_by_class(document: Mapping[str, Any]) -> Dict[str, float]:
     weights = {}
     for entry in document.get("classes") or []:
         name, weight = entry["name"], entry["weight"]
-        if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not math.isfinite(weight) or weight <= 0:
             raise BadInputError(
-                f"class_weights.json: class {name!r} has weight {weight!r}; the OD API "
-                "needs weights in [0, 1]: recompute them with WeightGen")
+                f"class_weights.json: class {name!r} has weight {weight!r}; a box weight is "
+                "a finite number > 0 (see docs/weights.md): recompute them with WeightGen")
         if name in weights:
             raise BadInputError(f"class_weights.json lists class {name!r} twice")
         weights[name] = float(weight)
