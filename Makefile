@@ -29,7 +29,7 @@ SAMPLE_IMAGES ?= 300
 RUN_DIR := build/run
 PYTEST_ARGS ?=
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean docs lint tools-venv
 
 venv: $(PROJECT_STAMP)
 
@@ -60,6 +60,29 @@ test: $(PROJECT_STAMP)
 
 bench: $(PROJECT_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# make docs / make lint: MkDocs and Ruff in their own .venv-tools, from
+# requirements-tools.lock (resolved on Python 3.10), independent of the TFX
+# stack in .venv. See docs/contributing.md.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.lock-installed
+
+tools-venv: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): requirements-tools.lock
+	@rm -rf $(TOOLS_VENV)
+	@py=$$(scripts/find-python) || exit 1; "$$py" -m venv $(TOOLS_VENV)
+	@$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-tools.lock
+	@$(TOOLS_VENV)/bin/python -m pip check
+	@touch $@
+
+# NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0 (the lock pins MkDocs 1.6).
+docs: $(TOOLS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(TOOLS_VENV)/bin/mkdocs build --strict
+
+lint: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/ruff check .
+	$(TOOLS_VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf build
