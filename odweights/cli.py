@@ -322,6 +322,31 @@ def _audit(args) -> int:
     return audit.run_audit(args.path, args.metadata, as_json=args.as_json, verify=args.verify)
 
 
+def _add_report(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the HTML run report OUT/export/report.html again",
+        description="Writes OUT/export/report.html from an output folder of `odweights run` "
+        "(its export, ML Metadata and the VOC files it names): the run, the classes and "
+        "weights, the rejections drawn on their images, data-quality flags, a sample of the "
+        "exported examples and the lineage. One self-contained file; see docs/report.md.")
+    parser.add_argument("output_dir", metavar="OUT",
+                        help="the --output-dir of `odweights run`")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args) -> int:
+    from odweights.pipelines.local_runner import EXPORT_DIR
+    if not os.path.isdir(os.path.join(args.output_dir, EXPORT_DIR)):
+        raise errors.InvalidOptionsError(
+            f"{args.output_dir} has no export/ folder: give the --output-dir of a finished "
+            "`odweights run`")
+    _quiet_tensorflow()
+    from odweights.report.writer import write_report
+    print(f"Report: {write_report(args.output_dir)}")
+    return errors.EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="odweights",
@@ -334,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(subparsers)
     _add_compile_kubeflow(subparsers)
     _add_audit(subparsers)
+    _add_report(subparsers)
     return parser
 
 

@@ -3,7 +3,7 @@
 Layout of the output folder OUT:
   OUT/metadata.sqlite   ML Metadata (SQLite), kept across runs: TFX's cache
   OUT/pipeline/         the pipeline root (every component's artifacts)
-  OUT/export/           the OD API files of the latest run
+  OUT/export/           the OD API files of the latest run, and report.html (docs/report.md)
   OUT/run.log           everything TFX, Beam and TensorFlow logged in the latest run
 
 The runner only chooses the orchestrator; the pipeline comes from
@@ -101,7 +101,15 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                                  COMPONENT_IDS)
         if command is not None:
             _record_command(metadata_path, record.run_id, command)
-    stream.write("\n" + report + f"Finished in {time.monotonic() - started:.1f} s "
+        report_started = time.monotonic()
+        try:
+            from odweights.report.writer import write_report
+            html_report = write_report(output_dir)
+        except Exception as error:  # the export is complete; say what failed and where
+            raise user_error(error, log_file) from error
+        report_seconds = time.monotonic() - report_started
+    stream.write("\n" + report + f"Report: {html_report} (written in {report_seconds:.1f} s)\n"
+                 f"Finished in {time.monotonic() - started:.1f} s "
                  f"(+ {started - loading:.1f} s loading TFX)\n")
     stream.flush()
     return record

@@ -1,0 +1,199 @@
+"""What the report shows of the exported TFRecords, read in one streaming pass per split.
+
+The sample of examples is drawn from the exported records themselves (what
+the OD API will read), not from the XML: the first SAMPLE_SIZE records of the
+split in file order, which the export's hash-keyed order makes a fixed,
+pseudo-random choice. The same pass counts difficult and truncated boxes and
+finds re-encoded images and clipped boxes; every list it keeps is bounded.
+"""
+
+import dataclasses
+import math
+import os
+import posixpath
+import struct
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import google_crc32c
+
+from odweights import features
+from odweights.errors import OdWeightsError
+from odweights.components.od_export.sharding import shard_file_name
+from odweights.report import thumbnails
+
+SAMPLE_SIZE = 24
+MAX_FLAGGED = 12
+"""Examples shown per data-quality flag (re-encoded images, clipped boxes)."""
+MAX_CLIP_LOOKUPS = 200
+"""XML files read per split to find clipped boxes: bounds the cost on large datasets."""
+_IMAGE_EXTENSIONS = {"jpeg": (".jpg", ".jpeg", ".jpe"), "png": (".png",)}
+
+
+@dataclasses.dataclass
+class Shown:
+    """One drawn example: its thumbnail and caption lines."""
+
+    thumbnail: Optional[thumbnails.Thumbnail]
+    title: str
+    lines: List[str]
+
+
+@dataclasses.dataclass
+class SplitRecords:
+    split: str
+    records: int = 0
+    objects: int = 0
+    difficult: int = 0
+    truncated: int = 0
+    without_objects: int = 0
+    sample: List[Shown] = dataclasses.field(default_factory=list)
+    reencoded: List[Shown] = dataclasses.field(default_factory=list)
+    clipped: List[Shown] = dataclasses.field(default_factory=list)
+
+
+_LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+
+
+def _masked_crc(data: bytes) -> int:
+    """The TFRecord checksum: CRC32C, rotated right by 15 bits, plus a constant."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def read_tfrecords(path: str) -> Iterator[bytes]:
+    """The records of an uncompressed TFRecord file, one at a time, checksums verified.
+
+    A plain reader: eager tf.data costs ~1.7 ms a record, this ~10 µs, and TF's
+    own iterator is deprecated (it warns on the console of `odweights report`).
+    """
+    import tensorflow as tf
+    corrupt = OdWeightsError(f"{path} is truncated or corrupt (a TFRecord checksum does not "
+                             "match): run `odweights run` again to write the export anew")
+    with tf.io.gfile.GFile(path, "rb") as file:
+        while True:
+            header = file.read(_LENGTH.size + _CRC.size)
+            if not header:
+                return
+            if (len(header) != _LENGTH.size + _CRC.size
+                    or _CRC.unpack_from(header, _LENGTH.size)[0]
+                    != _masked_crc(header[:_LENGTH.size])):
+                raise corrupt
+            length = _LENGTH.unpack_from(header)[0]
+            data = file.read(length)
+            footer = file.read(_CRC.size)
+            if (len(data) != length or len(footer) != _CRC.size
+                    or _CRC.unpack(footer)[0] != _masked_crc(data)):
+                raise corrupt
+            yield data
+
+
+class _Example:
+    """The features of one exported tf.Example that the report reads."""
+
+    def __init__(self, serialized: bytes):
+        import tensorflow as tf
+        feature = tf.train.Example.FromString(serialized).features.feature
+
+        def values(key):
+            kind = feature[key].WhichOneof("kind") if key in feature else None
+            return list(getattr(feature[key], kind).value) if kind else []
+
+        self.encoded = (values(features.ENCODED) or [b""])[0]
+        self.format = (values(features.FORMAT) or [b""])[0].decode("utf-8", "replace")
+        self.filename = (values(features.FILENAME) or [b""])[0].decode("utf-8", "replace")
+        self.source_id = (values(features.SOURCE_ID) or [b""])[0].decode("utf-8", "replace")
+        self.width = (values(features.WIDTH) or [0])[0]
+        self.height = (values(features.HEIGHT) or [0])[0]
+        self.boxes = list(zip(values(features.BBOX_XMIN), values(features.BBOX_YMIN),
+                              values(features.BBOX_XMAX), values(features.BBOX_YMAX)))
+        self.classes = [text.decode("utf-8", "replace") for text in values(features.CLASS_TEXT)]
+        self.weights = values(features.WEIGHT)
+        self.difficult = sum(1 for flag in values(features.DIFFICULT) if flag)
+        self.truncated = sum(1 for flag in values(features.TRUNCATED) if flag)
+
+
+def _boxes_with_weights(example: _Example) -> List[thumbnails.Box]:
+    return [thumbnails.Box(*box, label=f"{name} {weight:.3g}", colour=thumbnails.KEPT)
+            for box, name, weight in zip(example.boxes, example.classes, example.weights)]
+
+
+def _boxes_text(count: int) -> str:
+    return f"{count} box" if count == 1 else f"{count} boxes"
+
+
+def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: List[str]) -> Shown:
+    decoded = thumbnails.decode(example.encoded)
+    thumbnail = thumbnails.render(decoded.image, boxes) if decoded is not None else None
+    return Shown(thumbnail, example.source_id, lines)
+
+
+def _is_reencoded(example: _Example) -> bool:
+    """Written as a format its file name does not have (GIF/BMP/... re-encoded to PNG)."""
+    extension = posixpath.splitext(example.filename.lower())[1]
+    known = _IMAGE_EXTENSIONS.get(example.format)
+    return bool(known) and bool(extension) and extension not in known
+
+
+def _on_border(example: _Example) -> bool:
+    return any(value in (0.0, 1.0) for box in example.boxes for value in box)
+
+
+def clipped_boxes(example: _Example, annotation) -> List[thumbnails.Box]:
+    """Before (as in the XML) and after (as exported) boxes of the objects that were clipped."""
+    width, height = example.width, example.height  # the ingest normalises by the image's size
+    if annotation is None or not width or not height:
+        return []
+    exported = set((round(b[0], 5), round(b[1], 5), round(b[2], 5), round(b[3], 5))
+                   for b in example.boxes)
+    drawn = []
+    for obj in annotation.objects:
+        try:
+            xmin, ymin, xmax, ymax = (float(value) for value in obj.box or ())
+        except (TypeError, ValueError):
+            continue
+        raw = (xmin / width, ymin / height, xmax / width, ymax / height)
+        if not all(math.isfinite(v) for v in raw) or all(0.0 <= v <= 1.0 for v in raw):
+            continue
+        after = tuple(min(1.0, max(0.0, value)) for value in raw)
+        if tuple(round(v, 5) for v in after) not in exported:
+            continue
+        drawn.append(thumbnails.Box(*raw, label=f"{obj.name} before",
+                                    colour=thumbnails.BEFORE_CLIPPING))
+        drawn.append(thumbnails.Box(*after, label="", colour=thumbnails.AFTER_CLIPPING))
+    return drawn
+
+
+def scan_split(export_dir: str, split: str, num_shards: int,
+               find_annotation: Optional[Callable[[str], object]],
+               boxes_clipped: int) -> SplitRecords:
+    """Streams the split's record files once; `find_annotation(source_id)` gives the XML
+    (or None) for the clipped-box check, which runs only while `boxes_clipped` > 0."""
+    import tensorflow as tf
+    result = SplitRecords(split)
+    lookups = 0
+    paths = [os.path.join(export_dir, shard_file_name(split, shard, num_shards))
+             for shard in range(num_shards)]
+    paths = [path for path in paths if tf.io.gfile.exists(path)]  # a deleted shard: not shown
+    for serialized in (record for path in paths for record in read_tfrecords(path)):
+        example = _Example(serialized)
+        result.records += 1
+        result.objects += len(example.classes)
+        result.difficult += example.difficult
+        result.truncated += example.truncated
+        result.without_objects += int(not example.classes)
+        if len(result.sample) < SAMPLE_SIZE:
+            result.sample.append(_shown(example, _boxes_with_weights(example), [
+                example.filename, _boxes_text(len(example.classes))]))
+        if len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
+            result.reencoded.append(_shown(example, _boxes_with_weights(example), [
+                f"{example.filename} written as {example.format.upper()}"]))
+        if (find_annotation is not None and boxes_clipped > 0
+                and len(result.clipped) < MAX_FLAGGED and lookups < MAX_CLIP_LOOKUPS
+                and _on_border(example)):
+            lookups += 1
+            drawn = clipped_boxes(example, find_annotation(example.source_id))
+            if drawn:
+                result.clipped.append(_shown(example, drawn, [
+                    f"{example.filename}: {_boxes_text(len(drawn) // 2)} clipped"]))
+    return result
