@@ -55,7 +55,10 @@ $(SAMPLE_DIR)/.complete: $(PROJECT_STAMP)
 run: $(SAMPLE_DIR)/.complete
 	$(BIN)/odweights run --voc-dir $(SAMPLE_DIR)/VOCdevkit --output-dir $(RUN_DIR)
 
+# scripts/ensure-chromium: Debian's chromium for the HTML report's browser test
+# (installed once with apt-get; without apt, the test skips and says why).
 test: $(PROJECT_STAMP)
+	@scripts/ensure-chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(PROJECT_STAMP)
