@@ -83,6 +83,13 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
     ingest.add_argument("--reencode-unsupported", action="store_true",
                         help="re-encode GIF/BMP/TIFF/WebP images to PNG instead of "
                         "rejecting them")
+    ingest.add_argument("--keep-partial-images", action="store_true",
+                        help="export an image one of whose boxes was rejected for a data "
+                        "error without that box (default: reject the image as "
+                        "has_rejected_object, since the object is still in the pixels)")
+    ingest.add_argument("--merge-classes", default="", metavar="NAME=TARGET,...",
+                        help="rename classes before anything else, e.g. Car=car,CAR=car "
+                        "(resolves names that differ only in letter case)")
 
     weights = parser.add_argument_group("class weights (WeightGen)")
     weights.add_argument("--method", default=weighting.DEFAULT_METHOD,
@@ -151,14 +158,16 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
 
 def _pipeline_options(args):
     """A validated PipelineOptions from the parsed flags; the label map file's text is read."""
+    from odweights.components.voc_example_gen.class_names import parse_merge_classes
     from odweights.components.weight_gen import weighting
     from odweights.pipelines import options
 
     label_map_text = None
     if args.label_map is not None:
         try:
-            with open(args.label_map, encoding="utf-8") as file:
-                label_map_text = file.read()
+            # bytes, decoded without newline translation: the label map is exported as given
+            with open(args.label_map, "rb") as file:
+                label_map_text = file.read().decode("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise errors.InvalidOptionsError(
                 f"--label-map {args.label_map}: cannot read it ({error}); give the path of "
@@ -179,6 +188,8 @@ def _pipeline_options(args):
         drop_difficult=args.drop_difficult,
         exif_policy=args.exif_policy,
         reencode_unsupported=args.reencode_unsupported,
+        keep_partial_images=args.keep_partial_images,
+        merge_classes=parse_merge_classes(args.merge_classes),
         method=args.method,
         beta=args.beta,
         rfs_threshold=args.rfs_threshold,

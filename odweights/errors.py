@@ -4,6 +4,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INVALID_OPTIONS = 2
 EXIT_BAD_INPUT = 3
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
 class OdWeightsError(Exception):
@@ -22,3 +23,19 @@ class BadInputError(OdWeightsError):
     """The input data is bad beyond what the options allow."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class IngestStoppedError(BadInputError):
+    """The VOC ExampleGen stopped the run; `report_dir` holds its rejected.jsonl and
+    totals.json, which `odweights run` still publishes.
+
+    The folder is the exception's second argument, so that it survives Beam, which
+    re-raises an exception as `type(e)(message + where, *other arguments)`.
+    """
+
+    def __init__(self, message: str, report_dir: str = ""):
+        super().__init__(message, report_dir)
+        self.report_dir = report_dir
+
+    def __str__(self) -> str:
+        return str(self.args[0])

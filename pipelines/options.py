@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.voc_example_gen.ingest_options import (
     DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
-    check_ingest_options)
+    check_ingest_options, training_split)
 from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.components.weight_gen import weighting
 from odweights.errors import InvalidOptionsError
@@ -57,6 +57,8 @@ class PipelineOptions:
     drop_difficult: bool = False
     exif_policy: Optional[str] = None
     reencode_unsupported: bool = False
+    keep_partial_images: bool = False
+    merge_classes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Weighting (WeightGen).
     method: str = weighting.DEFAULT_METHOD
     beta: float = weighting.DEFAULT_BETA
@@ -82,7 +84,7 @@ class PipelineOptions:
     @property
     def weights_split(self) -> str:
         """The split whose statistics give the class counts: `train` if chosen, else the first."""
-        return "train" if "train" in self.splits else self.splits[0]
+        return training_split(self.splits)
 
     @property
     def beam_pipeline_args(self) -> Tuple[str, ...]:
@@ -133,6 +135,8 @@ class PipelineOptions:
             drop_difficult=self.drop_difficult,
             exif_policy=self.exif_policy,
             reencode_unsupported=self.reencode_unsupported,
+            keep_partial_images=self.keep_partial_images,
+            merge_classes=dict(self.merge_classes),
             method=self.method,
             beta=self.beta,
             rfs_threshold=self.rfs_threshold,

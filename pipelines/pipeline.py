@@ -44,6 +44,8 @@ def create_pipeline(
     drop_difficult: bool = False,
     exif_policy: Optional[str] = None,
     reencode_unsupported: bool = False,
+    keep_partial_images: bool = False,
+    merge_classes: Optional[Mapping[str, str]] = None,
     method: str = weighting.DEFAULT_METHOD,
     beta: float = weighting.DEFAULT_BETA,
     rfs_threshold: float = weighting.DEFAULT_RFS_THRESHOLD,
@@ -76,7 +78,8 @@ def create_pipeline(
         (its text, not a path, so that a changed label map invalidates the cache),
         or None to assign ids from the class names found.
       strict, max_rejected_fraction, clip_tolerance, drop_difficult, exif_policy,
-        reencode_unsupported: VOC ExampleGen's ingest options (None: its default).
+        reencode_unsupported, keep_partial_images, merge_classes: VOC ExampleGen's
+        ingest options (None: its default).
       method, beta, rfs_threshold, min_weight, class_weights, default_weight,
         normalize, max_weight, weights_split: WeightGen's options.
       num_shards, resample, rfs_rounding, seed, keep_weights: OdExport's options.
@@ -89,7 +92,8 @@ def create_pipeline(
     input_base, input_config, output_config = voc_input_configs(voc_dir, tuple(splits))
     ingest_options = dict(
         strict=strict, max_rejected_fraction=max_rejected_fraction,
-        drop_difficult=drop_difficult, reencode_unsupported=reencode_unsupported)
+        drop_difficult=drop_difficult, reencode_unsupported=reencode_unsupported,
+        keep_partial_images=keep_partial_images, merge_classes=dict(merge_classes or {}))
     if clip_tolerance is not None:
         ingest_options["clip_tolerance"] = clip_tolerance
     if exif_policy is not None:

@@ -40,7 +40,7 @@ from odweights.components.voc_example_gen.executor import REJECTED_FILE, TOTALS_
 from odweights.components.weight_gen.class_weights_io import (
     CLASS_WEIGHTS_FILE, load_class_weights)
 from odweights.errors import BadInputError, OdWeightsError
-from odweights.label_map import LABEL_MAP_FILE
+from odweights.label_map import LABEL_MAP_FILE, parse_label_map
 from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
 
@@ -265,8 +265,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         tf.io.gfile.rmtree(work_dir)
 
         label_map_uri = artifact_utils.get_single_uri(input_dict["label_map"])
-        _write_bytes(os.path.join(export.uri, LABEL_MAP_FILE),
-                     _read_bytes(os.path.join(label_map_uri, LABEL_MAP_FILE), "LabelMap"))
+        label_map_bytes = _read_bytes(os.path.join(label_map_uri, LABEL_MAP_FILE), "LabelMap")
+        _write_bytes(os.path.join(export.uri, LABEL_MAP_FILE), label_map_bytes)  # as given
+        # the OD API's num_classes: the largest id, not the number of items
+        num_classes = max(parse_label_map(label_map_bytes.decode("utf-8")).values())
         _write_bytes(os.path.join(export.uri, CLASS_WEIGHTS_FILE),
                      _read_bytes(os.path.join(class_weights_uri, CLASS_WEIGHTS_FILE),
                                  "ClassWeights"))
@@ -285,13 +287,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                      "normalize": weights_document.get("normalize"),
                      "mean_box_weight": weights_document.get("mean_box_weight"),
                      "box_weights": box_weights},
-            ingest_totals=ingest_totals)
+            ingest_totals=dict(ingest_totals, num_classes=num_classes))
         _write_bytes(os.path.join(export.uri, SUMMARY_FILE),
                      (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
                       + "\n").encode("utf-8"))
         _write_bytes(os.path.join(export.uri, INPUT_READER_FILE),
                      input_reader_config(options.publish_dir or export.uri, num_shards,
-                                         training_split).encode("utf-8"))
+                                         training_split, num_classes).encode("utf-8"))
 
         file_hashes = files_sha256(export.uri)
         export.set_json_value_custom_property("file_sha256", file_hashes)

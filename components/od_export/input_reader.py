@@ -27,16 +27,20 @@ def _reader_block(name: str, directory: str, split: str, num_shards: int,
 
 
 def input_reader_config(directory: str, num_shards: Mapping[str, int],
-                        training_split: str) -> str:
+                        training_split: str, num_classes: int = 0) -> str:
     """train_input_reader for the training split, one eval_input_reader per other split.
 
     `directory` is where the OD API will read the files (the published
-    destination), so the text holds absolute paths.
+    destination), so the text holds absolute paths. `num_classes` (the largest id
+    of the label map), when given, is named for the model's own config.
     """
     blocks = ["# OD API input readers for this export (written by odweights OdExport).",
               "# Paste them into your pipeline.config in place of its own",
               "# train_input_reader / eval_input_reader blocks. Box weights are in",
               "# image/object/weight; the OD API reads them as groundtruth_weights."]
+    if num_classes:
+        blocks.append(f"# Set num_classes: {num_classes} in the model block (the largest id "
+                      "in label_map.pbtxt).")
     if training_split in num_shards:
         blocks.append(_reader_block("train_input_reader", directory, training_split,
                                     num_shards[training_split], evaluation=False))

@@ -111,9 +111,16 @@ def summary_document(splits: Mapping[str, dict], num_shards: Mapping[str, int],
         "training_split": training_split,
         "resample": dict(resample),
         "weights": dict(weights),
+        # the largest label-map id: the OD API's num_classes
+        "num_classes": ingest_totals.get("num_classes"),
         "rejections": {
             "images": ingest_totals.get("images_rejected"),
             "objects": ingest_totals.get("objects_rejected"),
             "by_reason": dict(ingest_totals.get("rejected_by_reason") or {}),
+            # exported without objects dropped on purpose (unknown_class, difficult)
+            "images_with_dropped_objects": ingest_totals.get("images_with_dropped_objects"),
+            "classes_without_exported_boxes": list(
+                ingest_totals.get("classes_without_exported_boxes") or []),
         },
+        "merge_classes": dict(ingest_totals.get("merge_classes") or {}),
     }

@@ -1,6 +1,6 @@
 """VocExampleGen: a FileBasedExampleGen for Pascal VOC with a label map and an ingest report."""
 
-from typing import Optional
+from typing import Mapping, Optional
 
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -10,6 +10,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from odweights.components import artifact_types
 from odweights.components.voc_example_gen import executor
+from odweights.components.voc_example_gen.class_names import format_merge_classes
 from odweights.components.voc_example_gen.driver import VocDriver
 from odweights.components.voc_example_gen.ingest_options import (
     DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
@@ -30,6 +31,8 @@ class VocExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
             executor.DROP_DIFFICULT_KEY: ExecutionParameter(type=int),
             executor.EXIF_POLICY_KEY: ExecutionParameter(type=str),
             executor.REENCODE_UNSUPPORTED_KEY: ExecutionParameter(type=int),
+            executor.KEEP_PARTIAL_IMAGES_KEY: ExecutionParameter(type=int, optional=True),
+            executor.MERGE_CLASSES_KEY: ExecutionParameter(type=str, optional=True),
         })
     OUTPUTS = dict(
         standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
@@ -64,6 +67,8 @@ class VocExampleGen(FileBasedExampleGen):
         drop_difficult: bool = False,
         exif_policy: str = DEFAULT_EXIF_POLICY,
         reencode_unsupported: bool = False,
+        keep_partial_images: bool = False,
+        merge_classes: Optional[Mapping[str, str]] = None,
     ):
         """Args:
           input_base, input_config, output_config: see layout.voc_input_configs;
@@ -81,6 +86,11 @@ class VocExampleGen(FileBasedExampleGen):
             bytes as they are, counted as exif_flagged).
           reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
             rejecting them.
+          keep_partial_images: export an image one of whose objects was rejected for
+            a data error without that object, instead of rejecting the image
+            (has_rejected_object).
+          merge_classes: {name: merged name}, applied to every object before anything
+            else (resolves class names that differ only in letter case).
         """
         check_ingest_options(label_map, max_rejected_fraction, clip_tolerance, exif_policy)
         output_config = output_config or example_gen_pb2.Output()
@@ -98,6 +108,8 @@ class VocExampleGen(FileBasedExampleGen):
             drop_difficult=int(drop_difficult),
             exif_policy=exif_policy,
             reencode_unsupported=int(reencode_unsupported),
+            keep_partial_images=int(keep_partial_images),
+            merge_classes=format_merge_classes(merge_classes or {}),
             examples=channel.Channel(type=standard_artifacts.Examples),
             label_map=channel.Channel(type=artifact_types.LabelMap),
             report=channel.Channel(type=artifact_types.IngestReport))

@@ -16,6 +16,7 @@ from odweights import features
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
     Annotation, AnnotationError, parse_annotation, resolve_image_path)
+from odweights.components.voc_example_gen.class_names import did_you_mean
 from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_box
 from odweights.components.voc_example_gen.image_check import ImageRejected, check_image
 from odweights.components.voc_example_gen.ingest_options import (
@@ -44,6 +45,8 @@ class Options(NamedTuple):
     drop_difficult: bool = False
     exif_policy: str = DEFAULT_EXIF_POLICY
     reencode_unsupported: bool = False
+    keep_partial_images: bool = False
+    merge_classes: Tuple[Tuple[str, str], ...] = ()  # (name, merged name), applied first
 
 
 def relative_path(path: str, base: str) -> str:
@@ -58,7 +61,8 @@ def image_rejection(entry: Entry, options: Options, reason: str, detail: str) ->
 
 def parse_entry(entry: Entry, options: Options,
                 counts: rj.Counts) -> Tuple[Optional[ParsedEntry], List[rj.Rejection]]:
-    """Reads and parses the annotation; counts its objects as `objects_in`."""
+    """Reads and parses the annotation, merging class names (merge_classes); counts its
+    objects as `objects_in`."""
     try:
         annotation = parse_annotation(read_bytes(entry.annotation_path))
         image_path = resolve_image_path(entry.image_root, annotation.filename)
@@ -71,6 +75,10 @@ def parse_entry(entry: Entry, options: Options,
         counts.reject(record)
         return None, [record]
     counts.add(entry.split, rj.OBJECTS_IN, len(annotation.objects))
+    if options.merge_classes:
+        merged = dict(options.merge_classes)
+        annotation = annotation._replace(objects=[
+            obj._replace(name=merged.get(obj.name, obj.name)) for obj in annotation.objects])
     return ParsedEntry(entry, image_path, annotation), []
 
 
@@ -111,9 +119,8 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
         elif isinstance(box, BoxRejected):
             rejected = box
         elif obj.name not in label_map:
-            rejected = BoxRejected(
-                "unknown_class", f"{obj.name!r} is not in the label map"
-                + ("" if user_label_map else " (internal error: automatic label map)"))
+            rejected = BoxRejected("unknown_class", _unknown_class_detail(
+                obj.name, label_map, user_label_map))
         elif obj.difficult and options.drop_difficult:
             rejected = BoxRejected("difficult", "dropped: drop_difficult=True")
         else:
@@ -125,7 +132,16 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
             records.append(record)
         else:
             kept.append((obj, box))
-            counts[rj.BOXES_CLIPPED] += int(box.clipped)
+    data_errors = [r for r in records if r.reason not in rj.INTENTIONAL_OBJECT_DROPS]
+    if data_errors and not options.keep_partial_images:
+        # the rejected objects are still in the pixels: exported without them, the image
+        # would teach the detector that they are background
+        record = image_rejection(
+            entry, options, "has_rejected_object",
+            "object(s) " + ", ".join(f"{r.object_index} ({r.reason})" for r in data_errors)
+            + " rejected; keep_partial_images exports the image without them")
+        counts.reject(record, objects_in_image=len(kept))
+        return None, records + [record]
 
     example = tf.train.Example()
     feature = example.features.feature
@@ -159,6 +175,16 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     counts[rj.EXIF_FLAGGED] += int(image.exif_orientation != 1 and not image.exif_fixed)
     counts[rj.REENCODED_TO_PNG] += int(image.reencoded_to_png)
     counts[rj.BACKGROUND_IMAGES] += int(not kept)
+    counts[rj.BOXES_CLIPPED] += sum(int(box.clipped) for _, box in kept)
+    counts[rj.IMAGES_WITH_DROPPED_OBJECTS] += int(len(records) > len(data_errors))
     counts[f"mode/{image.mode}"] += 1
     return example.SerializeToString(deterministic=True), records
 
+
+
+def _unknown_class_detail(name: str, label_map: Dict[str, int], user_label_map: bool) -> str:
+    if not user_label_map:
+        return f"{name!r} is not in the label map (internal error: automatic label map)"
+    suggestion = did_you_mean(name, label_map)
+    return f"{name!r} is not in the label map" + (
+        f"; did you mean {suggestion!r}" if suggestion else "")

@@ -10,7 +10,9 @@ the rejection records, which are sorted into one file):
 2. a GroupByKey on the image path rejects second annotations of one image
    (small records: the parsed XML, no image bytes).
 3. label map: the user's, or ids 1..K over the sorted class names of the
-   parsed annotations (a global combine used as a side input).
+   parsed annotations (a global combine used as a side input); the automatic
+   one is written with only the classes that kept a box. The same combine
+   counts objects per class name, to find names that differ only in case.
 4. convert: one fused DoFn reads the image, checks it and the boxes, builds
    the serialised tf.Example and sends it to its split's output, which is
    written as it comes (uncompressed TFRecords, no shuffle: see Do).
@@ -19,9 +21,10 @@ they are summed into totals.json. After the pipeline the totals become ML
 Metadata properties and the rejection limits are enforced.
 """
 
+import collections
 import json
 import posixpath
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -37,9 +40,13 @@ from tfx.utils import proto_utils
 from odweights import label_map as label_map_lib
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
+from odweights.components.voc_example_gen.class_names import (
+    MAX_FILES_SHOWN, case_collisions, collision_message, format_merge_classes,
+    parse_merge_classes)
 from odweights.components.voc_example_gen.convert import (
-    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry)
-from odweights.errors import BadInputError, OdWeightsError
+    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, relative_path)
+from odweights.components.voc_example_gen.ingest_options import training_split
+from odweights.errors import IngestStoppedError, OdWeightsError
 from odweights.fileio import read_bytes
 from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
@@ -55,16 +62,22 @@ CLIP_TOLERANCE_KEY = "clip_tolerance"
 DROP_DIFFICULT_KEY = "drop_difficult"
 EXIF_POLICY_KEY = "exif_policy"
 REENCODE_UNSUPPORTED_KEY = "reencode_unsupported"
+KEEP_PARTIAL_IMAGES_KEY = "keep_partial_images"
+MERGE_CLASSES_KEY = "merge_classes"
 
 REJECTED_FILE = "rejected.jsonl"
 TOTALS_FILE = "totals.json"
 TOTALS_PROPERTY = "ingest_totals"
+# What the examples' TFRecord files hold, declared on the artifact.
+COMPRESSION_PROPERTY = "compression"
+UNCOMPRESSED = "UNCOMPRESSED"
 
 _COUNTS = "counts"
 _REJECTIONS = "rejections"
 _LISTINGS = "listings"
 _ROOTS = "roots"
 _CLASS_NAMES = "class_names"
+_EXPORTED_CLASSES = "exported_classes"
 # tags of the values grouped by (year folder, id)
 _LISTED = "listed"
 _FILE = "file"
@@ -173,21 +186,24 @@ class _ResolveListings(_ParsingDoFn):
 
 class _OneAnnotationPerImage(_CountingDoFn):
     """Keeps the first annotation of an image (split order, then source id); collects the
-    class names of the kept ones per bundle (for the automatic label map)."""
+    class names of the kept ones per bundle, with their object and file counts."""
 
     def __init__(self, options: Options):
         self._options = options
 
     def start_bundle(self):
         super().start_bundle()
-        self._class_names = set()
+        self._class_names = {}
 
     def process(self, element):
         image_path, group = element
         ordered = sorted(group, key=lambda p: (p.entry.split_rank, p.entry.source_id,
                                                p.entry.annotation_path))
         kept = ordered[0]
-        self._class_names.update(o.name for o in kept.annotation.objects if o.name)
+        file = relative_path(kept.entry.annotation_path, self._options.input_base)
+        objects = collections.Counter(o.name for o in kept.annotation.objects if o.name)
+        for name, count in objects.items():
+            _add_class_name(self._class_names, name, count, 1, [file])
         yield kept
         for parsed in ordered[1:]:
             record = image_rejection(
@@ -205,23 +221,65 @@ class _OneAnnotationPerImage(_CountingDoFn):
 
 class _Convert(_CountingDoFn):
     """The fused per-image work: read, check, build and serialise the example, and send
-    it to its split's output."""
+    it to its split's output. Collects the class names of the exported boxes per bundle."""
 
     def __init__(self, options: Options, user_label_map: bool, split_names: List[str]):
         self._options = options
         self._user_label_map = user_label_map
         self._split_tags = {name: _split_tag(i) for i, name in enumerate(split_names)}
 
+    def start_bundle(self):
+        super().start_bundle()
+        self._exported_classes = set()
+
     def process(self, parsed: ParsedEntry, label_map: Dict[str, int]):
         example, records = convert_entry(
             parsed, label_map, self._user_label_map, self._options, self._counts)
         if example is not None:
+            rejected = {r.object_index for r in records}
+            self._exported_classes.update(
+                o.name for i, o in enumerate(parsed.annotation.objects) if i not in rejected)
             yield beam.pvalue.TaggedOutput(self._split_tags[parsed.entry.split], example)
         for record in records:
             yield beam.pvalue.TaggedOutput(_REJECTIONS, record)
 
+    def finish_bundle(self):
+        yield from super().finish_bundle()
+        yield beam.pvalue.TaggedOutput(_EXPORTED_CLASSES,
+                                       GlobalWindows.windowed_value(self._exported_classes))
 
-class _UnionOfClassNames(beam.CombineFn):
+
+def _add_class_name(names: Dict[str, list], name: str, objects: int, files: int,
+                    some_files: List[str]) -> None:
+    """Adds to {name: [objects, files, the first MAX_FILES_SHOWN files]}."""
+    entry = names.setdefault(name, [0, 0, []])
+    entry[0] += objects
+    entry[1] += files
+    entry[2] = sorted(set(entry[2]) | set(some_files))[:MAX_FILES_SHOWN]
+
+
+class _ClassNameCounts(beam.CombineFn):
+    """{name: [objects, files, first files]} summed over the bundles."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, accumulator, names):
+        for name, (objects, files, some_files) in names.items():
+            _add_class_name(accumulator, name, objects, files, some_files)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        total = {}
+        for accumulator in accumulators:
+            self.add_input(total, accumulator)
+        return total
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class _UnionOfSets(beam.CombineFn):
     def create_accumulator(self):
         return set()
 
@@ -233,7 +291,7 @@ class _UnionOfClassNames(beam.CombineFn):
         return set().union(*accumulators)
 
     def extract_output(self, accumulator):
-        return label_map_lib.assign_ids(accumulator)
+        return accumulator
 
 
 class _SumCounts(beam.CombineFn):
@@ -260,14 +318,37 @@ def _write_text(path: str, text: str) -> None:
         handle.write(text)
 
 
-def _write_label_map(label_map: Dict[str, int], directory: str) -> None:
-    text = label_map_lib.format_label_map(label_map) if label_map else ""
+def exported_label_map(label_map: Dict[str, int], exported_classes: Iterable[str],
+                       user_map_text: str) -> Dict[str, int]:
+    """The label map as written: the user's whole, or the automatic one without the
+    classes that kept no box."""
+    if user_map_text:
+        return label_map
+    exported = set(exported_classes)
+    return {name: class_id for name, class_id in label_map.items() if name in exported}
+
+
+def _write_label_map(label_map: Dict[str, int], exported_classes: Iterable[str],
+                     user_map_text: str, directory: str) -> None:
+    """The user's label map byte for byte (display_name and every other field kept)."""
+    written = exported_label_map(label_map, exported_classes, user_map_text)
+    text = user_map_text or (label_map_lib.format_label_map(written) if written else "")
     _write_text(posixpath.join(directory, label_map_lib.LABEL_MAP_FILE), text)
 
 
-def _write_totals(counts: Dict[str, int], label_map: Dict[str, int], directory: str,
-                  split_names: List[str]) -> None:
-    totals = rj.make_totals(counts, split_names, len(label_map))
+def _write_totals(counts: Dict[str, int], label_map: Dict[str, int],
+                  exported_classes: Iterable[str], class_names: Dict[str, list],
+                  directory: str, split_names: List[str], user_map_text: str,
+                  merge_classes: Dict[str, str]) -> None:
+    written = exported_label_map(label_map, exported_classes, user_map_text)
+    totals = rj.make_totals(counts, split_names, len(written))
+    totals["num_classes"] = max(written.values(), default=0)
+    totals["classes_without_exported_boxes"] = sorted(
+        name for name in class_names if name in label_map and name not in set(exported_classes))
+    totals["merge_classes"] = dict(sorted(merge_classes.items()))
+    totals["class_name_collisions"] = case_collisions(class_names)
+    totals["empty_splits"] = [split for split in split_names
+                              if not totals["per_split"][split][rj.EXAMPLES_OUT]]
     _write_text(posixpath.join(directory, TOTALS_FILE),
                 json.dumps(totals, indent=2, sort_keys=True) + "\n")
 
@@ -283,7 +364,10 @@ def options_from(exec_properties: Dict[str, Any]) -> Options:
         clip_tolerance=float(exec_properties[CLIP_TOLERANCE_KEY]),
         drop_difficult=bool(exec_properties[DROP_DIFFICULT_KEY]),
         exif_policy=exec_properties[EXIF_POLICY_KEY],
-        reencode_unsupported=bool(exec_properties[REENCODE_UNSUPPORTED_KEY]))
+        reencode_unsupported=bool(exec_properties[REENCODE_UNSUPPORTED_KEY]),
+        keep_partial_images=bool(exec_properties.get(KEEP_PARTIAL_IMAGES_KEY)),
+        merge_classes=tuple(sorted(
+            parse_merge_classes(exec_properties.get(MERGE_CLASSES_KEY) or "").items())))
 
 
 def _split_configs(exec_properties: Dict[str, Any]
@@ -336,29 +420,35 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                   | "ByImage" >> beam.GroupByKey()
                   | "OnePerImage" >> beam.ParDo(_OneAnnotationPerImage(options)).with_outputs(
                       _REJECTIONS, _COUNTS, _CLASS_NAMES, main="unique"))
+        class_names = (unique[_CLASS_NAMES]
+                       | "CountClassNames" >> beam.CombineGlobally(_ClassNameCounts()))
 
         if user_map_text:
             label_map = pipeline | "UserLabelMap" >> beam.Create(
                 [label_map_lib.parse_label_map(user_map_text)])
         else:
-            label_map = (unique[_CLASS_NAMES]
-                         | "AssignIds" >> beam.CombineGlobally(_UnionOfClassNames()))
-        _ = label_map | "WriteLabelMap" >> beam.Map(_write_label_map, self._label_map_dir)
+            label_map = class_names | "AssignIds" >> beam.Map(label_map_lib.assign_ids)
 
         split_tags = [_split_tag(i) for i in range(len(split_names))]
         converted = (unique.unique
                      | "Convert" >> beam.ParDo(
                          _Convert(options, bool(user_map_text), split_names),
                          label_map=beam.pvalue.AsSingleton(label_map)).with_outputs(
-                             _REJECTIONS, _COUNTS, *split_tags))
+                             _REJECTIONS, _COUNTS, _EXPORTED_CLASSES, *split_tags))
+        exported_classes = beam.pvalue.AsSingleton(
+            converted[_EXPORTED_CLASSES]
+            | "UnionOfExportedClasses" >> beam.CombineGlobally(_UnionOfSets()))
+        _ = label_map | "WriteLabelMap" >> beam.Map(
+            _write_label_map, exported_classes, user_map_text, self._label_map_dir)
 
         stages = (listed, resolved, unique, converted)
         _ = ([stage[_COUNTS] for stage in stages]
              | "AllCounts" >> beam.Flatten()
              | "SumCounts" >> beam.CombineGlobally(_SumCounts())
              | "WriteTotals" >> beam.Map(
-                 _write_totals, beam.pvalue.AsSingleton(label_map), self._report_dir,
-                 split_names))
+                 _write_totals, beam.pvalue.AsSingleton(label_map), exported_classes,
+                 beam.pvalue.AsSingleton(class_names), self._report_dir, split_names,
+                 user_map_text, dict(options.merge_classes)))
         _ = ([stage[_REJECTIONS] for stage in stages]
              | "AllRejections" >> beam.Flatten()
              | "CollectRejections" >> beam.combiners.ToList()
@@ -413,25 +503,32 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         for artifact in (examples + output_dict[REPORT_KEY]):
             set_totals_properties(artifact, totals)
         for artifact in output_dict[LABEL_MAP_KEY]:
-            artifact.set_int_custom_property("num_classes", totals["label_map_classes"])
-        problem = totals_problem(totals, exec_properties, rejected_path)
+            artifact.set_int_custom_property("num_classes", totals["num_classes"])
+            artifact.set_string_custom_property(
+                MERGE_CLASSES_KEY, format_merge_classes(totals["merge_classes"]))
+        split_names = artifact_utils.decode_split_names(
+            artifact_utils.get_single_instance(examples).split_names)
+        problem = totals_problem(totals, exec_properties, rejected_path, split_names)
         if problem:
-            raise BadInputError(f"{problem} Rejection records: {self._keep_report()}")
+            report_dir = self._keep_report()
+            raise IngestStoppedError(
+                f"{problem}\nRejection records: {posixpath.join(report_dir, REJECTED_FILE)}",
+                report_dir)
 
     def _keep_report(self) -> str:
-        """Copies the report where it survives the failure; returns the records' path.
+        """Copies the report where it survives the failure; returns that folder.
 
         TFX deletes the outputs of a failed execution, but keeps its stateful
         working directory.
         """
         keep_dir = self._context.stateful_working_dir if self._context else None
         if not keep_dir:
-            return posixpath.join(self._report_dir, REJECTED_FILE)
+            return self._report_dir
         tf.io.gfile.makedirs(keep_dir)
         for name in (REJECTED_FILE, TOTALS_FILE):
             tf.io.gfile.copy(posixpath.join(self._report_dir, name),
                              posixpath.join(keep_dir, name), overwrite=True)
-        return posixpath.join(keep_dir, REJECTED_FILE)
+        return keep_dir
 
 
 def set_totals_properties(artifact, totals: Dict[str, Any]) -> None:
@@ -444,6 +541,9 @@ def set_totals_properties(artifact, totals: Dict[str, Any]) -> None:
         for name, count in counters.items():
             artifact.set_int_custom_property(f"split_{split}_{name}", count)
     artifact.set_int_custom_property("label_map_classes", totals["label_map_classes"])
+    artifact.set_int_custom_property("num_classes", totals["num_classes"])
+    artifact.set_string_custom_property(MERGE_CLASSES_KEY,
+                                        format_merge_classes(totals["merge_classes"]))
     artifact.set_float_custom_property("rejected_fraction", totals["rejected_fraction"])
     artifact.set_string_custom_property(TOTALS_PROPERTY, json.dumps(totals, sort_keys=True))
 
@@ -466,31 +566,44 @@ def _describe(record: dict) -> str:
             f"{record['reason']}: {record['detail']}")
 
 
+def _counts_by_reason(totals: Dict[str, Any]) -> str:
+    """One line per rejection reason that occurred."""
+    counts = [(reason, count) for reason, count in sorted(totals["rejected_by_reason"].items())
+              if count]
+    width = max((len(reason) for reason, _ in counts), default=0)
+    return "\n".join(f"  {reason:<{width}}  {count}" for reason, count in counts)
+
+
 def totals_problem(totals: Dict[str, Any], exec_properties: Dict[str, Any],
-                   rejected_path: str) -> str:
+                   rejected_path: str, split_names: List[str]) -> str:
     """Why the data is worse than the options allow; "" when it is not."""
     empty = [split for split, counters in totals["per_split"].items()
              if not counters[rj.IMAGES_IN]]
     if empty:
         return (f"VOC ExampleGen: split(s) {empty} list no annotations; check input_base and "
                 "the split patterns (ImageSets/Main/<split>.txt or *.xml).")
-    summary = ", ".join(f"{reason} {count}" for reason, count
-                        in sorted(totals["rejected_by_reason"].items()) if count)
+    if totals["class_name_collisions"] and not exec_properties.get(LABEL_MAP_PARAM):
+        return collision_message(totals["class_name_collisions"])
+    training = training_split(split_names)
+    if not totals["per_split"][training][rj.EXAMPLES_OUT]:
+        return (f"VOC ExampleGen: every image of the training split {training!r} was "
+                f"rejected ({totals['per_split'][training][rj.IMAGES_IN]} images); nothing "
+                f"is left to train on. Rejected by reason:\n{_counts_by_reason(totals)}")
     if exec_properties.get(STRICT_KEY):
         counted = totals[rj.IMAGES_REJECTED] + totals[rj.OBJECTS_REJECTED] - sum(
             totals["rejected_by_reason"][reason] for reason in rj.REQUESTED_DROPS)
         if counted:
             first = _first_records(rejected_path, 1, rj.REQUESTED_DROPS)[0]
-            return (f"VOC ExampleGen (strict): {counted} rejection(s) ({summary}). "
-                    f"First: {_describe(first)}.")
+            return (f"VOC ExampleGen (--strict): {counted} rejection(s). Rejected by reason:\n"
+                    f"{_counts_by_reason(totals)}\nFirst: {_describe(first)}.")
     limit = float(exec_properties[MAX_REJECTED_FRACTION_KEY])
     if totals["rejected_fraction"] > limit:
-        examples = "; ".join(_describe(r) for r in _first_records(rejected_path, 3))
+        examples = "\n".join("  " + _describe(r) for r in _first_records(rejected_path, 3))
         return (f"VOC ExampleGen rejected {totals['images_rejected']} of {totals['images_in']} "
                 f"images and {totals['objects_rejected']} of {totals['objects_in']} objects: "
-                f"fraction {totals['rejected_fraction']:.4f} > max_rejected_fraction {limit} "
-                f"({summary}). First: {examples}. Fix the data, or raise "
-                "max_rejected_fraction to accept the loss.")
+                f"fraction {totals['rejected_fraction']:.4f} > --max-rejected-fraction {limit}."
+                f"\nRejected by reason:\n{_counts_by_reason(totals)}\nFirst:\n{examples}\n"
+                "Fix the data, or raise --max-rejected-fraction to accept the loss.")
     if not totals["label_map_classes"]:
         return ("VOC ExampleGen: the chosen splits hold no object with a class name, so there "
                 "is no label map; check the annotations.")

@@ -1,7 +1,7 @@
 """The VOC ExampleGen's ingest options: defaults and checks, without loading
 TensorFlow, shared by the component and `odweights run` (exit 2 within a second)."""
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
 from odweights.components.weight_gen.weighting import is_number
@@ -11,6 +11,11 @@ from odweights.label_map import parse_label_map
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
 DEFAULT_CLIP_TOLERANCE = 0.01
 DEFAULT_EXIF_POLICY = "fix"
+
+
+def training_split(splits: Sequence[str]) -> str:
+    """The split the class weights are computed on: `train` if chosen, else the first."""
+    return "train" if "train" in splits else splits[0]
 
 
 def check_ingest_options(label_map_text: Optional[str], max_rejected_fraction: float,

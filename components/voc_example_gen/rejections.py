@@ -30,6 +30,9 @@ REASONS: Dict[str, tuple] = {
                                   "see reencode_unsupported"),
     "size_mismatch": (IMAGE, "<size> disagrees with the image's own width/height"),
     "exif_orientation": (IMAGE, "EXIF orientation is not 1 and exif_policy='reject'"),
+    "has_rejected_object": (IMAGE, "one of its objects was rejected for a data error (its own "
+                                   "record says which): the object is still in the pixels and "
+                                   "would be learnt as background; see keep_partial_images"),
     "empty_class_name": (OBJECT, "<name> is missing or blank"),
     "missing_box": (OBJECT, "no <bndbox> or one of xmin/ymin/xmax/ymax is missing"),
     "nan_coordinate": (OBJECT, "a coordinate is not a finite number (nan, inf, text)"),
@@ -44,6 +47,10 @@ REASONS: Dict[str, tuple] = {
 # Rejections the user asked for: recorded so the totals add up, but they do not
 # count towards `strict` or `max_rejected_fraction`.
 REQUESTED_DROPS = frozenset({"difficult"})
+
+# Objects left out on purpose (a class outside the user's label map, a difficult
+# object under drop_difficult): unlike data errors, they do not reject their image.
+INTENTIONAL_OBJECT_DROPS = frozenset({"unknown_class", "difficult"})
 
 
 class Rejection(NamedTuple):
@@ -88,13 +95,14 @@ EXIF_FLAGGED = "exif_flagged"
 REENCODED_TO_PNG = "reencoded_to_png"
 SIZE_FROM_IMAGE = "size_from_image"
 BACKGROUND_IMAGES = "background_images"
+IMAGES_WITH_DROPPED_OBJECTS = "images_with_dropped_objects"
 
 SPLIT_COUNTERS = (IMAGES_IN, EXAMPLES_OUT, IMAGES_REJECTED, OBJECTS_IN, OBJECTS_OUT,
                   OBJECTS_REJECTED, OBJECTS_IN_REJECTED_IMAGES)
 GLOBAL_COUNTERS = SPLIT_COUNTERS + (
     BOXES_CLIPPED, IMAGES_NOT_IN_SPLIT, ANNOTATION_FILES, ANNOTATIONS_LISTED,
     REPEATED_LISTINGS, EXIF_FIXED, EXIF_FLAGGED,
-    REENCODED_TO_PNG, SIZE_FROM_IMAGE, BACKGROUND_IMAGES)
+    REENCODED_TO_PNG, SIZE_FROM_IMAGE, BACKGROUND_IMAGES, IMAGES_WITH_DROPPED_OBJECTS)
 
 
 class Counts(collections.Counter):

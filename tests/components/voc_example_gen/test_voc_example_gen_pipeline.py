@@ -32,8 +32,8 @@ def _outputs(work_dir):
     examples = vf.latest_artifact(work_dir, "Examples")
     report = vf.latest_artifact(work_dir, "odweights.IngestReport")
     label_map = vf.latest_artifact(work_dir, "odweights.LabelMap")
-    with open(os.path.join(label_map.uri, label_map_lib.LABEL_MAP_FILE), encoding="utf-8") as f:
-        label_map_text = f.read()
+    with open(os.path.join(label_map.uri, label_map_lib.LABEL_MAP_FILE), "rb") as f:
+        label_map_text = f.read().decode("utf-8")
     totals, records, records_text = vf.read_report(report.uri)
     return examples, report, label_map_text, totals, records, records_text
 
@@ -186,13 +186,24 @@ def test_every_bad_input_case_ends_in_one_place(tmp_path):
         line for _, line in sorted(
             (rj.Rejection(**json.loads(line)).sort_key(), line)
             for line in records_text.splitlines())]
-    assert label_map_lib.parse_label_map(label_map_text) == label_map_lib.parse_label_map(
-        vf.BAD_LABEL_MAP)
+    # the user's label map byte for byte; the class count is its largest id
+    assert label_map_text == vf.BAD_LABEL_MAP
+    assert totals["num_classes"] == 7 and totals["label_map_classes"] == 3
+    assert vf.custom_properties(vf.latest_artifact(work, "odweights.LabelMap"))[
+        "num_classes"] == 7
     _check_totals_everywhere(examples, report, totals, records)
     assert totals["images_not_in_split"] == expected["not_in_split"]
     assert totals["boxes_clipped"] == expected["clipped"]
+    assert totals["images_with_dropped_objects"] == expected["dropped"]
+    by_key = {(r["image_id"], r["object_index"]): r for r in records}
+    assert by_key[("VOC2007/g_dropped", 2)]["detail"] == (
+        "'Cat' is not in the label map; did you mean 'cat'")
+    assert by_key[("VOC2007/g_dropped", 1)]["detail"] == "'unicorn' is not in the label map"
+    assert by_key[("VOC2007/g_boxes", None)]["detail"].startswith(
+        "object(s) 1 (inverted_box), 2 (zero_area_box), 3 (box_outside_image), "
+        "4 (nan_coordinate), 6 (empty_class_name), 8 (missing_box) rejected")
     assert totals["exif_fixed"] == 1
-    assert totals["image_modes"] == {"CMYK": 1, "L": 1, "RGB": 5, "RGBA": 1}
+    assert totals["image_modes"] == {"CMYK": 1, "L": 1, "RGB": 6, "RGBA": 1}
     with open(os.path.join(voc_dir, "VOC2007", "ImageSets", "Main", "train.txt")) as f:
         train_listed = len(f.read().split())
     with open(os.path.join(voc_dir, "VOC2007", "ImageSets", "Main", "val.txt")) as f:
@@ -222,11 +233,12 @@ def test_every_bad_input_case_ends_in_one_place(tmp_path):
     exif = kept["VOC2007/g_exif"]
     assert (vf.feature_values(exif, features.WIDTH), vf.feature_values(exif, features.HEIGHT)) == (
         [30], [40])
-    # the box image keeps objects 0 and 7 (clipped to 1.0), labels from the user's map
-    boxes = kept["VOC2007/g_boxes"]
-    assert vf.feature_values(boxes, features.CLASS_TEXT) == [b"cat", b"dog"]
-    assert vf.feature_values(boxes, features.CLASS_LABEL) == [1, 2]
-    assert vf.feature_values(boxes, features.BBOX_XMAX)[1] == 1.0
+    # the clipped box is kept at 1.0; labels from the user's map
+    assert vf.feature_values(kept["VOC2007/g_clipped"], features.BBOX_XMAX) == [1.0]
+    assert vf.feature_values(kept["VOC2007/g_clipped"], features.CLASS_LABEL) == [2]
+    dropped = kept["VOC2007/g_dropped"]
+    assert vf.feature_values(dropped, features.CLASS_TEXT) == [b"cat"]
+    assert vf.feature_values(dropped, features.CLASS_LABEL) == [1]
     unicode = kept["VOC2007/g_unicode_ž"]
     assert vf.feature_values(unicode, features.CLASS_LABEL) == [7]
     assert vf.feature_values(unicode, features.CLASSES_IN_IMAGE) == ["žirafa".encode()]
@@ -257,8 +269,9 @@ def test_strict_fails_naming_the_first_rejection(tmp_path):
             input_base=base, input_config=inputs, output_config=outputs, strict=True,
             max_rejected_fraction=1.0))
     message = str(error.value)
-    assert "strict" in message and "VOC2007/Annotations/c.xml object 0" in message
-    assert "inverted_box" in message and "rejected.jsonl" in message
+    assert "--strict" in message and "VOC2007/Annotations/c.xml (train" in message
+    assert "\n  has_rejected_object  1\n  inverted_box         1\n" in message
+    assert "rejected.jsonl" in message
 
 
 def test_max_rejected_fraction_fails_with_a_summary(tmp_path):
@@ -269,13 +282,18 @@ def test_max_rejected_fraction_fails_with_a_summary(tmp_path):
             input_base=base, input_config=inputs, output_config=outputs,
             max_rejected_fraction=0.2))
     message = str(error.value)
-    assert "1 of 3 objects" in message and "inverted_box 1" in message
-    assert "max_rejected_fraction 0.2" in message
-    assert "First: VOC2007/Annotations/c.xml object 0 (train, VOC2007/c): inverted_box" in message
+    # the counts by reason one per line, the CLI flag named
+    assert "1 of 3 images and 1 of 3 objects" in message
+    assert "Rejected by reason:\n  has_rejected_object  1\n  inverted_box         1\n" in message
+    assert "> --max-rejected-fraction 0.2" in message
+    assert "max_rejected_fraction" not in message.split("Rejection records: ")[0]
+    assert "\n  VOC2007/Annotations/c.xml object 0 (train, VOC2007/c): inverted_box" in message
     # TFX deletes the failed execution's outputs: the records are kept where the message says
     rejected = message.split("Rejection records: ")[1]
+    assert os.path.dirname(rejected) == error.value.report_dir
     with open(rejected, encoding="utf-8") as f:
-        assert [json.loads(line)["reason"] for line in f] == ["inverted_box"]
+        assert [json.loads(line)["reason"] for line in f] == [
+            "has_rejected_object", "inverted_box"]
 
 
 def test_flat_layout_span_patterns_and_stable_hash_splits(tmp_path):
@@ -315,3 +333,52 @@ def test_flat_layout_span_patterns_and_stable_hash_splits(tmp_path):
     assert {k: v for k, v in splits_2.items() if k in splits_1} == splits_1
     _, report, _, totals, records, _ = _outputs(work)
     _check_totals_everywhere(examples_2, report, totals, records)
+
+
+def test_case_split_classes_stop_the_run_until_merged(tmp_path):
+    year = os.path.join(str(tmp_path), "VOCdevkit", "VOC2007")
+    inverted = ("20", "6", "5", "25")
+    images = {"a": [vf.obj("car"), vf.obj("car")], "b": [vf.obj("Car")],
+              "c": [vf.obj("bus", box=inverted)],              # its only box is bad
+              "d": [vf.obj("car"), vf.obj("car", box=inverted)]}
+    for image_id, objects in images.items():
+        vf.write_file(os.path.join(year, "Annotations", image_id + ".xml"),
+                      vf.voc_xml(image_id + ".jpg", objects=objects))
+        vf.write_file(os.path.join(year, "JPEGImages", image_id + ".jpg"), vf.jpeg())
+    vf.write_file(os.path.join(year, "ImageSets", "Main", "train.txt"), "a\nb\nc\nd\n")
+    base, inputs, outputs = layout.voc_input_configs(os.path.dirname(year), ["train"])
+
+    with pytest.raises(BadInputError) as error:
+        vf.run_component(str(tmp_path / "work1"), VocExampleGen(
+            input_base=base, input_config=inputs, output_config=outputs,
+            max_rejected_fraction=1.0))
+    message = str(error.value)
+    assert ("class names that differ only in letter case would become separate classes:\n"
+            "  'car' (4 objects), 'Car' (1 objects)\n"
+            "    'Car' in 1 file(s): VOC2007/Annotations/b.xml\n"
+            "Fix 1: merge them, e.g. --merge-classes Car=car\n"
+            "Fix 2: give a --label-map") in message
+
+    # merged, and partial images kept: the automatic label map lists only classes with
+    # an exported box; the merge is recorded in ML Metadata and the totals
+    work = str(tmp_path / "work2")
+    vf.run_component(work, VocExampleGen(
+        input_base=base, input_config=inputs, output_config=outputs, max_rejected_fraction=1.0,
+        merge_classes={"Car": "car"}, keep_partial_images=True))
+    examples, report, label_map_text, totals, records, _ = _outputs(work)
+    _check_totals_everywhere(examples, report, totals, records)
+    assert label_map_lib.parse_label_map(label_map_text) == {"car": 2}  # bus was id 1
+    assert totals["num_classes"] == 2 and totals["label_map_classes"] == 1
+    assert totals["classes_without_exported_boxes"] == ["bus"]
+    assert totals["merge_classes"] == {"Car": "car"} and totals["class_name_collisions"] == []
+    assert [(r["image_id"], r["reason"]) for r in records] == [
+        ("VOC2007/c", "inverted_box"), ("VOC2007/d", "inverted_box")]
+    exported = {vf.feature_values(e, features.SOURCE_ID)[0].decode():
+                vf.feature_values(e, features.CLASS_TEXT) for e in vf.read_split(
+                    examples.uri, "train")}
+    assert exported == {"VOC2007/a": [b"car", b"car"], "VOC2007/b": [b"car"],
+                        "VOC2007/c": [], "VOC2007/d": [b"car"]}
+    execution = vf.metadata_store_of(work).get_executions()[-1]
+    assert execution.custom_properties["merge_classes"].string_value == "Car=car"
+    label_map_artifact = vf.latest_artifact(work, "odweights.LabelMap")
+    assert vf.custom_properties(label_map_artifact)["merge_classes"] == "Car=car"

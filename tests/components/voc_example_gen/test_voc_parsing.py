@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2
 
 import voc_fixtures as vf
 from odweights import features
-from odweights.components.voc_example_gen import layout
+from odweights.components.voc_example_gen import class_names, layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
     AnnotationError, may_hold_dtd, parse_annotation, resolve_image_path)
@@ -276,3 +276,31 @@ def test_requested_drops_do_not_count_as_rejected_fraction():
     assert rj.make_totals(counts, ["train"], 1)["rejected_fraction"] == 0.0
     counts.reject(rj.Rejection("a.xml", "a", "train", 1, "inverted_box", ""))
     assert math.isclose(rj.make_totals(counts, ["train"], 1)["rejected_fraction"], 0.5)
+
+
+def test_merge_classes_are_parsed_and_checked():
+    assert class_names.parse_merge_classes("Car=car, CAR = car,car=car") == {
+        "Car": "car", "CAR": "car"}
+    assert class_names.parse_merge_classes("") == {}
+    for text, message in (("Car", "NAME=TARGET"), ("=car", "NAME=TARGET"),
+                          ("a=b,a=c", "both 'b' and 'c'"), ("a=b,b=c", "'b' is both")):
+        with pytest.raises(InvalidOptionsError, match=message):
+            class_names.parse_merge_classes(text)
+    assert class_names.format_merge_classes({"b": "x", "a": "x"}) == "a=x,b=x"
+
+
+def test_case_collisions_list_every_spelling_and_a_few_files():
+    files = [f"f{i}.xml" for i in range(7)]
+    groups = class_names.case_collisions({
+        "car": (10, 8, files[:5]), "Car": (3, 7, files), "CAR": (1, 1, ["z.xml"]),
+        "bus": (2, 2, ["b.xml"])})
+    assert [[s["name"] for s in group] for group in groups] == [["car", "Car", "CAR"]]
+    assert groups[0][1]["files"] == files[:5]
+    message = class_names.collision_message(groups)
+    assert "'Car' in 7 file(s): f0.xml, f1.xml, f2.xml, f3.xml, f4.xml, ..." in message
+    assert "--merge-classes Car=car,CAR=car" in message
+
+
+def test_did_you_mean_compares_case_folded():
+    assert class_names.did_you_mean("CAR", {"car": 1, "bus": 2}) == "car"
+    assert class_names.did_you_mean("truck", {"car": 1}) is None

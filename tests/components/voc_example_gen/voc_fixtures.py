@@ -78,8 +78,9 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 <annotation><filename>a.jpg</filename><object><name>&secret;</name></object></annotation>
 """
 
-BAD_LABEL_MAP = ("item { id: 1 name: 'cat' }\nitem { id: 2 name: 'dog' }\n"
-                 "item { id: 7 name: 'žirafa' }\n")
+# display_name and the Windows line ends must reach the export as they are
+BAD_LABEL_MAP = ("item { id: 1 name: 'cat' display_name: 'Cat' }\r\nitem { id: 2 name: 'dog' }\r\n"
+                 "item { id: 7 name: 'žirafa' display_name: 'Giraffe' }\r\n")
 
 
 def write_file(path: str, data) -> None:
@@ -92,7 +93,7 @@ def write_bad_devkit(devkit: str) -> dict:
     """VOCdevkit/VOC2007 with every bad-input case of docs/ingest.md.
 
     Returns {"kept": {source_id: expected}, "records": {(image_id, split,
-    object_index, reason)}, "not_in_split": n, "clipped": n}.
+    object_index, reason)}, "not_in_split": n, "clipped": n, "dropped": n}.
     """
     root = os.path.join(devkit, "VOC2007")
     kept, records = {}, set()
@@ -126,7 +127,20 @@ def write_bad_devkit(devkit: str) -> dict:
     # EXIF orientation 6 (rotate 90): the annotation tool saw a 30x40 image
     good("g_exif", "g_exif.jpg", jpeg(40, 30, seed=7, orientation=6), size=(30, 40),
          objects=(obj("cat", box=("2", "3", "20", "35")),), format="jpeg", exif_fixed=True)
-    # objects: one of each box problem, in this order
+    # a clipped box is kept; classes outside the user's label map and difficult objects
+    # are dropped without rejecting the image ("Cat" gets a did-you-mean)
+    good("g_clipped", "g_clipped.jpg", jpeg(seed=12),
+         objects=(obj("dog", box=("0", "1", "40.2", "30")),), format="jpeg")
+    good("g_dropped", "g_dropped.jpg", jpeg(seed=13),
+         objects=(obj("cat"), obj("unicorn"), obj("Cat")), format="jpeg", kept_objects=1)
+    records.add(("VOC2007/g_dropped", "train", 1, "unknown_class"))
+    records.add(("VOC2007/g_dropped", "train", 2, "unknown_class"))
+    # an image whose only object is rejected for a data error is rejected as a whole
+    image_reject("b_only_box_bad", voc_xml("b_only_box_bad.jpg",
+                                           objects=[obj("cat", box=("20", "6", "5", "25"))]),
+                 "has_rejected_object", "b_only_box_bad.jpg", jpeg(seed=14))
+    records.add(("VOC2007/b_only_box_bad", "train", 0, "inverted_box"))
+    # objects: one of each box problem, in this order; the image is rejected as a whole
     box_objects = (
         obj("cat"),                                               # 0 kept
         obj("dog", box=("20", "6", "5", "25")),                   # 1 inverted
@@ -138,8 +152,8 @@ def write_bad_devkit(devkit: str) -> dict:
         obj("dog", box=("0", "1", "40.2", "30")),                 # 7 clipped, kept
         obj("dog", box=None),                                     # 8 no bndbox
     )
-    good("g_boxes", "g_boxes.jpg", jpeg(seed=8), objects=box_objects, format="jpeg",
-         kept_objects=2)
+    image_reject("g_boxes", voc_xml("g_boxes.jpg", objects=box_objects),
+                 "has_rejected_object", "g_boxes.jpg", jpeg(seed=8))
     for index, reason in ((1, "inverted_box"), (2, "zero_area_box"), (3, "box_outside_image"),
                           (4, "nan_coordinate"), (5, "unknown_class"), (6, "empty_class_name"),
                           (8, "missing_box")):
@@ -176,7 +190,7 @@ def write_bad_devkit(devkit: str) -> dict:
     sets = os.path.join(root, "ImageSets", "Main")
     write_file(os.path.join(sets, "train.txt"), "".join(i + "\n" for i in train))
     write_file(os.path.join(sets, "val.txt"), "".join(i + "\n" for i in val))
-    return dict(kept=kept, records=records, not_in_split=1, clipped=1)
+    return dict(kept=kept, records=records, not_in_split=1, clipped=1, dropped=1)
 
 
 def run_component(work_dir: str, example_gen: VocExampleGen, beam_args=(),
