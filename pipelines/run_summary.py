@@ -160,6 +160,20 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _weights_line(class_weights: Mapping, export_weights: Mapping) -> List[str]:
+    """The scale of the weights: mean_box_weight (1 keeps the OD API's loss scale, see
+    docs/weights.md) and the range; and whether the boxes carry them at all."""
+    weights = [c["weight"] for c in class_weights.get("classes", [])]
+    if not weights:
+        return []
+    line = (f"Weights: normalize {class_weights.get('normalize')}, mean_box_weight "
+            f"{_cell(class_weights.get('mean_box_weight'))}, range "
+            f"{_cell(min(weights))}..{_cell(max(weights))}")
+    if export_weights.get("box_weights") == "ones":
+        line += "; the export writes 1.0 on every box (--resample rfs without --keep-weights)"
+    return [line]
+
+
 def format_summary(run: RunRecord, export_dir: str, summary: Mapping, class_weights: Mapping,
                    metadata_path: str, log_file: Optional[str] = None) -> str:
     """The end-of-run report: components, splits, classes, rejections, where the export is."""
@@ -183,6 +197,7 @@ def format_summary(run: RunRecord, export_dir: str, summary: Mapping, class_weig
                     [(c["name"], c["id"], c["objects"], c["images"], c["weight"],
                       c["repeat_factor"], ",".join(c.get("flags", [])))
                      for c in class_weights.get("classes", [])])
+    lines += _weights_line(class_weights, summary.get("weights", {}))
 
     rejections = summary.get("rejections", {})
     by_reason = {reason: count for reason, count in

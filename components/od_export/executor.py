@@ -293,7 +293,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                       + "\n").encode("utf-8"))
         _write_bytes(os.path.join(export.uri, INPUT_READER_FILE),
                      input_reader_config(options.publish_dir or export.uri, num_shards,
-                                         training_split, num_classes).encode("utf-8"))
+                                         training_split, num_classes, max_boxes={
+                                             split: split_totals[split]["max_boxes_per_image"]
+                                             for split in splits}).encode("utf-8"))
 
         file_hashes = files_sha256(export.uri)
         export.set_json_value_custom_property("file_sha256", file_hashes)

@@ -39,6 +39,7 @@ class SplitTotals:
         self.background_images = 0
         self.records = 0
         self.objects = 0
+        self.max_boxes = 0  # the most boxes of one image: input_reader.config needs it
         self.weighted_units = 0
         self.copies = collections.Counter()
         self.classes: Dict[str, List[int]] = {}
@@ -51,6 +52,7 @@ class SplitTotals:
         if not class_texts:
             self.background_images += 1
         self.objects += len(class_texts)
+        self.max_boxes = max(self.max_boxes, len(class_texts))
         per_class = collections.defaultdict(lambda: [0, 0])
         for name, weight in zip(class_texts, weights):
             units = exact_units(weight)
@@ -68,6 +70,7 @@ class SplitTotals:
         self.background_images += other.background_images
         self.records += other.records
         self.objects += other.objects
+        self.max_boxes = max(self.max_boxes, other.max_boxes)
         self.weighted_units += other.weighted_units
         self.copies.update(other.copies)
         for name, values in other.classes.items():
@@ -93,6 +96,7 @@ class SplitTotals:
             "images": self.images,
             "background_images": self.background_images,
             "objects": self.objects,
+            "max_boxes_per_image": self.max_boxes,
             "weighted_objects": _rounded(self.weighted_units),
             "records": self.records,
             "images_by_copies": {str(count): images

@@ -119,6 +119,7 @@ def test_summary_sums_exactly_in_any_order():
     cat_weight = sum(sum(w for n, w in zip(*image[:2]) if n == "cat") for image in images)
     assert document["classes"]["cat"]["weighted_objects"] == pytest.approx(cat_weight, abs=1e-6)
     assert document["images_by_copies"] == {"1": 10, "2": 10, "3": 10}
+    assert document["max_boxes_per_image"] == 30  # the image with 29 cats and a dog
 
 
 def test_summary_units_are_exact():
@@ -191,12 +192,20 @@ def test_parse_export_record_refuses_what_the_od_api_would_misread(overrides, me
 
 def test_input_reader_config_names_every_split():
     text = input_reader.input_reader_config("/out/export", {"train": 4, "val": 1, "test": 2},
-                                            "train")
+                                            "train", max_boxes={"train": 120, "val": 7, "test": 0})
     assert 'input_path: "/out/export/train.record-?????-of-00004"' in text
     assert 'input_path: "/out/export/val.record-?????-of-00001"' in text
     assert 'input_path: "/out/export/test.record-?????-of-00002"' in text
     assert text.count('label_map_path: "/out/export/label_map.pbtxt"') == 3
     assert text.count("train_input_reader {") == 1 and text.count("eval_input_reader {") == 2
+    od_api = pytest.importorskip("object_detection.protos.pipeline_pb2")
+    from google.protobuf import text_format
+    config = text_format.Parse(text, od_api.TrainEvalPipelineConfig())
+    # Above the OD API's default of 100, which would drop boxes; at least 1.
+    assert config.train_input_reader.max_number_of_boxes == 120
+    assert [(reader.name, reader.max_number_of_boxes, reader.shuffle, reader.num_epochs)
+            for reader in config.eval_input_reader] == [("test", 1, False, 1), ("val", 7, False, 1)]
+    assert not config.train_input_reader.name
 
 
 def test_publish_replaces_stale_records_and_keeps_other_files(tmp_path):

@@ -308,6 +308,11 @@ def test_files_summary_and_config(first_run):
     assert f'label_map_path: "{directory}/label_map.pbtxt"' in config
     assert config.count("train_input_reader {") == 1
     assert config.count("eval_input_reader {") == 1
+    # The most boxes of one image, computed in the Beam pipeline: 3 in train, 2 in val.
+    assert (train["max_boxes_per_image"], summary["splits"]["val"]["max_boxes_per_image"]) == (3, 2)
+    train_block, eval_block = config.split("eval_input_reader {")
+    assert "max_number_of_boxes: 3" in train_block
+    assert 'name: "val"' in eval_block and "max_number_of_boxes: 2" in eval_block
 
 
 def _expected_copies(rounding):

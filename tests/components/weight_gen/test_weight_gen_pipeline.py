@@ -109,13 +109,18 @@ def test_document_and_metadata_describe_the_weights(pipeline_run):
     document = load_class_weights(artifact.uri)
     assert document["method"] == "effective_number"
     assert document["parameters"] == {"beta": 0.99, "class_weights": {}, "min_weight": None,
-                                      "rfs_threshold": 0.001}
+                                      "max_weight": None, "rfs_threshold": 0.001}
     by_name = {c["name"]: c for c in document["classes"]}
-    assert by_name[UNSEEN_CLASS]["weight"] == 1.0
-    assert by_name[UNSEEN_CLASS]["flags"] == ["unseen"]
     seen = [c for c in document["classes"] if c["objects"]]
-    assert max(c["weight"] for c in seen) == 1.0
-    assert all(0 < c["weight"] <= 1 and c["repeat_factor"] >= 1 for c in document["classes"])
+    # The default scale: box-weighted mean 1 over the split, from the counts.
+    assert document["normalize"] == "mean"
+    assert document["mean_box_weight"] == pytest.approx(1.0, abs=1e-9)
+    assert sum(c["objects"] * c["weight"] for c in seen) == pytest.approx(
+        document["num_objects"], rel=1e-9)
+    # The unseen class weighs as much as the rarest class.
+    assert by_name[UNSEEN_CLASS]["weight"] == max(c["weight"] for c in seen)
+    assert by_name[UNSEEN_CLASS]["flags"] == ["unseen"]
+    assert all(c["weight"] > 0 and c["repeat_factor"] >= 1 for c in document["classes"])
     most_common = max(seen, key=lambda c: c["objects"])
     assert most_common["weight"] == min(c["weight"] for c in seen)
 
@@ -126,6 +131,8 @@ def test_document_and_metadata_describe_the_weights(pipeline_run):
     assert properties["num_objects"].int_value == document["num_objects"]
     assert properties["num_images"].int_value == document["num_images"]
     assert properties["unseen_classes"].string_value == UNSEEN_CLASS
+    assert properties["normalize"].string_value == "mean"
+    assert properties["mean_box_weight"].double_value == document["mean_box_weight"]
     weights = [c["weight"] for c in document["classes"]]
     assert properties["weight_ratio"].double_value == pytest.approx(max(weights) / min(weights))
     assert '"beta": 0.99' in properties["parameters"].string_value
