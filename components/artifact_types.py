@@ -5,28 +5,28 @@ Type names follow the Kubeflow Pipelines v2 schema-title pattern
 for KFP v2 / Vertex AI as it runs locally.
 """
 
-from tfx.v1 import dsl
+from tfx.types.artifact import Artifact  # tfx.v1.dsl.Artifact, without tfx.v1's imports
 
 
-class LabelMap(dsl.Artifact):
+class LabelMap(Artifact):
     """`label_map.pbtxt`: the OD API's StringIntLabelMap (class name -> id from 1)."""
 
     TYPE_NAME = "odweights.LabelMap"
 
 
-class IngestReport(dsl.Artifact):
+class IngestReport(Artifact):
     """What the VOC ExampleGen rejected and why: `rejected.jsonl` and `totals.json`."""
 
     TYPE_NAME = "odweights.IngestReport"
 
 
-class ClassWeights(dsl.Artifact):
+class ClassWeights(Artifact):
     """`class_weights.json` (+ a PNG chart): per-class weights and repeat factors."""
 
     TYPE_NAME = "odweights.ClassWeights"
 
 
-class OdApiExport(dsl.Artifact):
+class OdApiExport(Artifact):
     """Uncompressed, sharded TFRecords + label map the OD API reads as they are."""
 
     TYPE_NAME = "odweights.OdApiExport"

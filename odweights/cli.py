@@ -1,6 +1,7 @@
 """The `odweights` command line."""
 
 import argparse
+import logging
 import os
 import sys
 from typing import List, Optional
@@ -40,7 +41,7 @@ def _sample_data(args) -> int:
 def _add_pipeline_options(parser, output_dir: bool) -> None:
     """The options of `run` (output_dir=True) and `compile-kubeflow`: one pipeline, one set."""
     from odweights.components.od_export import resampling
-    from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+    from odweights.components.voc_example_gen.image_check import EXIF_FRAMES, EXIF_POLICIES
     from odweights.components.weight_gen import weighting
     from odweights.pipelines import options
 
@@ -77,9 +78,15 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
     ingest.add_argument("--drop-difficult", action="store_true",
                         help="drop objects marked difficult (default: keep them, flagged)")
     ingest.add_argument("--exif-policy", choices=EXIF_POLICIES, metavar="POLICY",
-                        help="JPEGs with an EXIF orientation other than 1: fix (re-encode "
-                        "upright, the default), reject, or flag (keep the bytes; boxes may "
+                        help="images with an EXIF orientation other than 1: auto (the "
+                        "default: the frame the boxes were drawn in, from <size>), fix "
+                        "(always rotate upright), reject, or flag (keep the bytes; boxes may "
                         "then not fit the pixels)")
+    ingest.add_argument("--exif-frame", choices=EXIF_FRAMES, metavar="FRAME",
+                        help="with --exif-policy auto, where <size> cannot tell (orientations "
+                        "2-4, square images, no <size>): stored or displayed, the pixels the "
+                        "annotation tool drew on (default: reject such images as "
+                        "exif_frame_ambiguous)")
     ingest.add_argument("--reencode-unsupported", action="store_true",
                         help="re-encode GIF/BMP/TIFF/WebP images to PNG instead of "
                         "rejecting them")
@@ -156,6 +163,20 @@ def _add_pipeline_options(parser, output_dir: bool) -> None:
                       "images (default: %(default)s, in this process)")
 
 
+def _read_user_file(path: str) -> bytes:
+    """A file the user names: a local path, or a URL such as gs://... (an OSError naming
+    the cause, e.g. missing credentials, when it cannot be read)."""
+    if "://" not in path:
+        with open(path, "rb") as file:
+            return file.read()
+    import tensorflow as tf
+    from odweights import fileio
+    try:
+        return fileio.read_bytes(path)
+    except tf.errors.OpError as error:
+        raise OSError(fileio.access_problem(path) or error.message) from None
+
+
 def _pipeline_options(args):
     """A validated PipelineOptions from the parsed flags; the label map file's text is read."""
     from odweights.components.voc_example_gen.class_names import parse_merge_classes
@@ -166,8 +187,7 @@ def _pipeline_options(args):
     if args.label_map is not None:
         try:
             # bytes, decoded without newline translation: the label map is exported as given
-            with open(args.label_map, "rb") as file:
-                label_map_text = file.read().decode("utf-8")
+            label_map_text = _read_user_file(args.label_map).decode("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise errors.InvalidOptionsError(
                 f"--label-map {args.label_map}: cannot read it ({error}); give the path of "
@@ -187,6 +207,7 @@ def _pipeline_options(args):
         clip_tolerance=args.clip_tolerance,
         drop_difficult=args.drop_difficult,
         exif_policy=args.exif_policy,
+        exif_frame=args.exif_frame,
         reencode_unsupported=args.reencode_unsupported,
         keep_partial_images=args.keep_partial_images,
         merge_classes=parse_merge_classes(args.merge_classes),
@@ -269,14 +290,18 @@ def _add_compile_kubeflow(subparsers) -> None:
         help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines",
         description="Compiles the same pipeline as `run` with TFX's KubeflowV2DagRunner "
         "into a pipeline JSON to submit to Kubeflow Pipelines v2 or Vertex AI Pipelines. "
-        "--voc-dir and --label-map are read now; give paths the cluster can read "
-        "(e.g. gs://...).")
+        "--voc-dir is not read now: the cluster reads it when the pipeline runs, so give "
+        "a path it can read (e.g. gs://...); the text of --label-map is compiled in.")
     parser.add_argument("--output", required=True, metavar="FILE",
                         help="the pipeline JSON to write")
     parser.add_argument("--image", required=True, metavar="IMAGE",
                         help="the component image (see kubeflow/Dockerfile)")
     parser.add_argument("--pipeline-root", required=True, metavar="ROOT",
                         help="where the components write their artifacts (e.g. gs://bucket/root)")
+    parser.add_argument("--ingest-cache", action="store_true",
+                        help="let Kubeflow / Vertex AI reuse a cached VOC ExampleGen when its "
+                        "options are unchanged; only for data that never changes under the "
+                        "same --voc-dir (default: the VOC ExampleGen always runs)")
     _add_pipeline_options(parser, output_dir=False)
     parser.set_defaults(handler=_compile_kubeflow)
 
@@ -284,8 +309,17 @@ def _add_compile_kubeflow(subparsers) -> None:
 def _compile_kubeflow(args) -> int:
     pipeline_options = _pipeline_options(args)
     _quiet_tensorflow()
-    from odweights.pipelines.kubeflow_v2_runner import compile_pipeline
-    compile_pipeline(pipeline_options, args.output, args.image, args.pipeline_root)
+    from odweights.pipelines import kubeflow_v2_runner
+    for warning in kubeflow_v2_runner.local_input_warnings(
+            args.voc_dir, args.label_map, args.pipeline_root):
+        print(f"odweights: warning: {warning}", file=sys.stderr)
+    num_tasks = kubeflow_v2_runner.compile_pipeline(
+        pipeline_options, args.output, args.image, args.pipeline_root,
+        ingest_cache=args.ingest_cache)
+    print(f"odweights: wrote {args.output} ({num_tasks} tasks); submit it with "
+          f"aiplatform.PipelineJob(template_path={args.output!r}, ...).submit() (Vertex AI) or "
+          f"kfp.Client().create_run_from_pipeline_package({args.output!r}) (Kubeflow), "
+          "see docs/kubeflow.md")
     return errors.EXIT_OK
 
 
@@ -388,7 +422,20 @@ def _join_beam_args(argv: List[str]) -> List[str]:
     return joined
 
 
+def _warnings_to_log() -> None:
+    """Third-party warnings (Google's client libraries warn about the Python version, TFX
+    and Beam about deprecations while they load) go to the `py.warnings` logger, never
+    to the console: `run` writes them to OUT/run.log (progress.capture_logs), the other
+    subcommands, which keep no log file, drop them."""
+    logging.captureWarnings(True)
+    logger = logging.getLogger("py.warnings")
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    _warnings_to_log()
     parser = build_parser()
     args = parser.parse_args(_join_beam_args(sys.argv[1:] if argv is None else list(argv)))
     try:

@@ -7,8 +7,8 @@ Layout of the output folder OUT:
   OUT/run.log           everything TFX, Beam and TensorFlow logged in the latest run
 
 The runner only chooses the orchestrator; the pipeline comes from
-pipeline.create_pipeline. tfx.v1 exposes LocalDagRunner only, so the
-BeamDagRunner is imported from tfx.orchestration.beam.beam_dag_runner.
+pipeline.create_pipeline. Both runners come from their own TFX modules, not
+tfx.v1, which imports every TFX extension (Vertex AI, Kubernetes) at start-up.
 TFX, TensorFlow and Beam are imported inside `run`, once the log file
 captures what they log and warn while they load.
 """
@@ -43,8 +43,8 @@ _REMOTE_ERROR = re.compile(
 
 def _orchestrator(name: str):
     if name == ORCHESTRATOR_LOCAL:
-        from tfx import v1 as tfx
-        return tfx.orchestration.LocalDagRunner()
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+        return LocalDagRunner()
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
     return BeamDagRunner()
 
@@ -81,14 +81,14 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
     stream.flush()
     with progress.capture_logs(log_file):
         loading = time.monotonic()
-        from tfx import v1 as tfx
+        from tfx.orchestration.metadata import sqlite_metadata_connection_config
         from odweights.pipelines.pipeline import COMPONENT_IDS, create_pipeline
         started = time.monotonic()
         pipeline = create_pipeline(
             pipeline_root=os.path.join(output_dir, PIPELINE_DIR),
             export_dir=export_dir,
             metadata_connection_config=(
-                tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
+                sqlite_metadata_connection_config(metadata_path)),
             **options.factory_arguments())
         handler = progress.ProgressHandler(COMPONENT_IDS, stream)
         with handler.watching():

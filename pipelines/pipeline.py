@@ -9,8 +9,12 @@ build their pipeline here; they only choose where it runs.
 from typing import List, Mapping, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+# TFX's own modules, not tfx.v1, which imports every extension (Vertex AI, Kubernetes
+# ...) at start-up (see docs/scale.md).
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.dsl.components.base import executor_spec
+from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import transform_pb2
 
 from odweights.components.od_export.component import OdExport
@@ -19,7 +23,6 @@ from odweights.components.od_schema_gen.component import OdApiSchemaGen
 from odweights.components.tfx_executors import (
     ExampleValidatorExecutor, StatisticsGenExecutor)
 from odweights.components.voc_example_gen.component import VocExampleGen
-from odweights.components.voc_example_gen.layout import voc_input_configs
 from odweights.components.weight_gen import weighting
 from odweights.components.weight_gen.component import WeightGen
 from odweights.components.weight_gen.statistics_counts import statistics_options
@@ -43,6 +46,7 @@ def create_pipeline(
     clip_tolerance: Optional[float] = None,
     drop_difficult: bool = False,
     exif_policy: Optional[str] = None,
+    exif_frame: Optional[str] = None,
     reencode_unsupported: bool = False,
     keep_partial_images: bool = False,
     merge_classes: Optional[Mapping[str, str]] = None,
@@ -63,7 +67,7 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     ingest_beam_args: Optional[List[str]] = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The seven components, wired, with caching on.
 
     Args:
@@ -77,7 +81,7 @@ def create_pipeline(
       label_map_text: a StringIntLabelMap in text format fixing names and ids
         (its text, not a path, so that a changed label map invalidates the cache),
         or None to assign ids from the class names found.
-      strict, max_rejected_fraction, clip_tolerance, drop_difficult, exif_policy,
+      strict, max_rejected_fraction, clip_tolerance, drop_difficult, exif_policy, exif_frame,
         reencode_unsupported, keep_partial_images, merge_classes: VOC ExampleGen's
         ingest options (None: its default).
       method, beta, rfs_threshold, min_weight, class_weights, default_weight,
@@ -89,29 +93,30 @@ def create_pipeline(
       ingest_beam_args: added for the VOC ExampleGen alone (e.g. its worker
         processes: options.ingest_beam_args).
     """
-    input_base, input_config, output_config = voc_input_configs(voc_dir, tuple(splits))
     ingest_options = dict(
         strict=strict, max_rejected_fraction=max_rejected_fraction,
         drop_difficult=drop_difficult, reencode_unsupported=reencode_unsupported,
-        keep_partial_images=keep_partial_images, merge_classes=dict(merge_classes or {}))
+        keep_partial_images=keep_partial_images, merge_classes=dict(merge_classes or {}),
+        exif_frame=exif_frame)
     if clip_tolerance is not None:
         ingest_options["clip_tolerance"] = clip_tolerance
     if exif_policy is not None:
         ingest_options["exif_policy"] = exif_policy
+    # The layout of voc_dir is detected when VocExampleGen runs: building (and
+    # compiling) the pipeline never reads the data.
     example_gen = VocExampleGen(
-        input_base=input_base, input_config=input_config, output_config=output_config,
-        label_map=label_map_text, **ingest_options)
+        input_base=voc_dir, splits=tuple(splits), label_map=label_map_text, **ingest_options)
     if ingest_beam_args:
         example_gen.with_beam_pipeline_args(list(ingest_beam_args))
 
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], stats_options=statistics_options())
     # TFX's executors, recording their maker like every odweights executor.
     statistics_gen.executor_spec = executor_spec.BeamExecutorSpec(StatisticsGenExecutor)
 
     schema_gen = OdApiSchemaGen(statistics=statistics_gen.outputs["statistics"])
 
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     example_validator.executor_spec = executor_spec.ExecutorClassSpec(ExampleValidatorExecutor)
 
@@ -138,7 +143,7 @@ def create_pipeline(
         publish_dir=export_dir, num_shards=num_shards, resample=resample,
         rfs_rounding=rfs_rounding, seed=seed, keep_weights=keep_weights)
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,

@@ -10,9 +10,9 @@ from typing import Optional
 
 from tfx import types
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.v1.types import BaseBeamComponent
 
 from odweights.components.artifact_types import (
     ClassWeights, IngestReport, LabelMap, OdApiExport)

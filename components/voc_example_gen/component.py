@@ -1,53 +1,68 @@
-"""VocExampleGen: a FileBasedExampleGen for Pascal VOC with a label map and an ingest report."""
+"""VocExampleGen: Pascal VOC -> OD API tf.Examples, with a label map and an ingest report.
 
-from typing import Mapping, Optional
+A plain BaseBeamComponent, not a FileBasedExampleGen: TFX's Kubeflow v2
+compiler replaces a FileBasedExampleGen's driver with its own, whose cache key
+covers only the files the split patterns match, and needs those patterns when
+the pipeline is compiled. Here the dataset layout is detected when the
+component runs (see driver.py), so compiling never reads the data, and the
+input fingerprint covers every annotation and image (see docs/kubeflow.md).
+"""
 
-from tfx.components.example_gen.component import FileBasedExampleGen
+from typing import Mapping, Optional, Sequence
+
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from odweights.components import artifact_types
 from odweights.components.voc_example_gen import executor
 from odweights.components.voc_example_gen.class_names import format_merge_classes
-from odweights.components.voc_example_gen.driver import VocDriver
+from odweights.components.voc_example_gen.driver import SPLITS_KEY, VocDriver, join_splits
 from odweights.components.voc_example_gen.ingest_options import (
     DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
     check_ingest_options)
+from odweights.components.voc_example_gen.split_names import check_split_names
 
 
+class VocExampleGenSpec(ComponentSpec):
+    """The input folder, the split configs (empty: detected at run time), the VOC options;
+    examples, label map and report out."""
 
-class VocExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
-    """FileBasedExampleGen's spec plus the VOC options and two more outputs."""
+    PARAMETERS = {
+        standard_component_specs.INPUT_BASE_KEY: ExecutionParameter(type=str),
+        SPLITS_KEY: ExecutionParameter(type=str, optional=True),
+        standard_component_specs.INPUT_CONFIG_KEY: ExecutionParameter(
+            type=example_gen_pb2.Input, optional=True),
+        standard_component_specs.OUTPUT_CONFIG_KEY: ExecutionParameter(
+            type=example_gen_pb2.Output, optional=True),
+        standard_component_specs.RANGE_CONFIG_KEY: ExecutionParameter(
+            type=range_config_pb2.RangeConfig, optional=True),
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: ExecutionParameter(type=int),
+        executor.LABEL_MAP_PARAM: ExecutionParameter(type=str, optional=True),
+        executor.STRICT_KEY: ExecutionParameter(type=int),
+        executor.MAX_REJECTED_FRACTION_KEY: ExecutionParameter(type=float),
+        executor.CLIP_TOLERANCE_KEY: ExecutionParameter(type=float),
+        executor.DROP_DIFFICULT_KEY: ExecutionParameter(type=int),
+        executor.EXIF_POLICY_KEY: ExecutionParameter(type=str),
+        executor.REENCODE_UNSUPPORTED_KEY: ExecutionParameter(type=int),
+        executor.KEEP_PARTIAL_IMAGES_KEY: ExecutionParameter(type=int, optional=True),
+        executor.MERGE_CLASSES_KEY: ExecutionParameter(type=str, optional=True),
+        executor.EXIF_FRAME_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {}
+    OUTPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        executor.LABEL_MAP_KEY: ChannelParameter(type=artifact_types.LabelMap),
+        executor.REPORT_KEY: ChannelParameter(type=artifact_types.IngestReport),
+    }
 
-    PARAMETERS = dict(
-        standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
-        **{
-            executor.LABEL_MAP_PARAM: ExecutionParameter(type=str, optional=True),
-            executor.STRICT_KEY: ExecutionParameter(type=int),
-            executor.MAX_REJECTED_FRACTION_KEY: ExecutionParameter(type=float),
-            executor.CLIP_TOLERANCE_KEY: ExecutionParameter(type=float),
-            executor.DROP_DIFFICULT_KEY: ExecutionParameter(type=int),
-            executor.EXIF_POLICY_KEY: ExecutionParameter(type=str),
-            executor.REENCODE_UNSUPPORTED_KEY: ExecutionParameter(type=int),
-            executor.KEEP_PARTIAL_IMAGES_KEY: ExecutionParameter(type=int, optional=True),
-            executor.MERGE_CLASSES_KEY: ExecutionParameter(type=str, optional=True),
-        })
-    OUTPUTS = dict(
-        standard_component_specs.FileBasedExampleGenSpec.OUTPUTS,
-        **{
-            executor.LABEL_MAP_KEY: ChannelParameter(type=artifact_types.LabelMap),
-            executor.REPORT_KEY: ChannelParameter(type=artifact_types.IngestReport),
-        })
 
-
-class VocExampleGen(FileBasedExampleGen):
-    """Pascal VOC (VOCdevkit or flat folder) -> OD API tf.Examples.
+class VocExampleGen(base_beam_component.BaseBeamComponent):
+    """Pascal VOC (VOCdevkit, one year folder, or flat folder) -> OD API tf.Examples.
 
     Outputs: `examples` (uncompressed TFRecords of tf.Example, one folder per split),
     `label_map` (label_map.pbtxt) and `report` (rejected.jsonl, totals.json).
-    Build input_base/input_config/output_config with layout.voc_input_configs.
     """
 
     SPEC_CLASS = VocExampleGenSpec
@@ -57,7 +72,8 @@ class VocExampleGen(FileBasedExampleGen):
     def __init__(
         self,
         input_base: str,
-        input_config: example_gen_pb2.Input,
+        splits: Sequence[str] = ("train", "val"),
+        input_config: Optional[example_gen_pb2.Input] = None,
         output_config: Optional[example_gen_pb2.Output] = None,
         range_config: Optional[range_config_pb2.RangeConfig] = None,
         label_map: Optional[str] = None,
@@ -69,9 +85,15 @@ class VocExampleGen(FileBasedExampleGen):
         reencode_unsupported: bool = False,
         keep_partial_images: bool = False,
         merge_classes: Optional[Mapping[str, str]] = None,
+        exif_frame: Optional[str] = None,
     ):
         """Args:
-          input_base, input_config, output_config: see layout.voc_input_configs;
+          input_base: a VOCdevkit folder, one year folder, or a flat folder of XML
+            files and images; read only when the component runs.
+          splits: VOCdevkit: the ImageSets/Main/<split>.txt files to read; flat
+            folder: the hash-bucket output splits. Used when input_config is None.
+          input_config, output_config: explicit split patterns and output splits
+            instead of the detected ones (see layout.voc_input_configs);
             `{SPAN}`/`{VERSION}` patterns and range_config work as in TFX.
           label_map: StringIntLabelMap text fixing class names and ids (objects of
             other classes are rejected as unknown_class); None: ids 1..K over the
@@ -82,8 +104,13 @@ class VocExampleGen(FileBasedExampleGen):
           clip_tolerance: boxes outside the image by at most this much
             (normalised units, 0.01 = 1% of the width/height) are clipped.
           drop_difficult: drop objects marked difficult (recorded as `difficult`).
-          exif_policy: 'fix' (re-encode upright), 'reject', or 'flag' (keep the
-            bytes as they are, counted as exif_flagged).
+          exif_policy: 'auto' (the frame of the boxes from <size>: keep the stored
+            pixels without the orientation tag, or rotate them upright), 'fix'
+            (always re-encode upright), 'reject', or 'flag' (keep the bytes as they
+            are, counted as exif_flagged).
+          exif_frame: 'stored' or 'displayed', the frame the boxes were drawn in,
+            for exif_policy 'auto' where <size> cannot tell; None: such images are
+            rejected (exif_frame_ambiguous).
           reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
             rejecting them.
           keep_partial_images: export an image one of whose objects was rejected for
@@ -92,15 +119,18 @@ class VocExampleGen(FileBasedExampleGen):
           merge_classes: {name: merged name}, applied to every object before anything
             else (resolves class names that differ only in letter case).
         """
-        check_ingest_options(label_map, max_rejected_fraction, clip_tolerance, exif_policy)
-        output_config = output_config or example_gen_pb2.Output()
+        check_split_names(splits)
+        check_ingest_options(label_map, max_rejected_fraction, clip_tolerance, exif_policy,
+                             exif_frame)
+        if input_config is not None and output_config is None:
+            output_config = example_gen_pb2.Output()
         spec = VocExampleGenSpec(
             input_base=input_base,
+            splits=join_splits(splits),
             input_config=input_config,
             output_config=output_config,
             range_config=range_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
-            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             label_map_text=label_map,
             strict=int(strict),
             max_rejected_fraction=float(max_rejected_fraction),
@@ -110,8 +140,8 @@ class VocExampleGen(FileBasedExampleGen):
             reencode_unsupported=int(reencode_unsupported),
             keep_partial_images=int(keep_partial_images),
             merge_classes=format_merge_classes(merge_classes or {}),
+            exif_frame=exif_frame or "",
             examples=channel.Channel(type=standard_artifacts.Examples),
             label_map=channel.Channel(type=artifact_types.LabelMap),
             report=channel.Channel(type=artifact_types.IngestReport))
-        # FileBasedExampleGen.__init__ builds its own spec class; skip to its base.
-        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
+        super().__init__(spec=spec)

@@ -1,23 +1,27 @@
-"""Driver of VocExampleGen: TFX's span/version resolution, with a fingerprint of the
-annotation and image files, not only of the files the split patterns match.
+"""Driver of VocExampleGen: the dataset layout, TFX's span/version resolution, and a
+fingerprint of every annotation and image file, all when the component runs.
 
-TFX's FileBasedDriver fingerprints the files matched by each split pattern
-(for a VOCdevkit, the ImageSets .txt files), so editing an XML or an image
-would leave TFX's cache serving stale examples. The fingerprint here also
-covers Annotations/, JPEGImages/ and ImageSets/Main/ of every year folder
-used (flat layout: every file under the folder of the matched XML files), by
-file name, size and mtime in nanoseconds: listing and stat, never reading.
+1. Layout: with no explicit input_config, the split patterns come from
+   layout.voc_input_configs on the input folder (VOCdevkit, year folder or
+   flat), so that compiling a pipeline never reads the data.
+2. Span and version: TFX's FileBasedDriver, for `{SPAN}`/`{VERSION}` patterns.
+3. Fingerprint: TFX's own covers only the files the split patterns match (for
+   a VOCdevkit, the ImageSets .txt files), so an edited XML or image would be
+   served stale from the cache. This one also covers Annotations/,
+   JPEGImages/ and ImageSets/Main/ of every year folder used (flat layout:
+   every file under the folder of the matched XML files), by file name, size
+   and modification time from directory listings (fileio.list_files: bulk on
+   local disks and Cloud Storage), never by reading files.
 
-LocalDagRunner runs it as the component's custom driver: the IR compiler
-records `DRIVER_CLASS` when it differs from BaseDriver, the launcher calls
-`run()`, which stores this fingerprint in the `input_fingerprint` property
-of the examples artifact and in the execution properties that make up the
-cache key.
+LocalDagRunner runs VocDriver before the executor (the IR compiler records a
+DRIVER_CLASS that differs from BaseDriver), and its result is part of the
+cache key. Kubeflow runs no custom driver: the executor calls
+`resolve_input_properties` itself (see docs/kubeflow.md for caching there).
 """
 
 import hashlib
 import posixpath
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 from tfx.components.example_gen import driver as example_gen_driver
@@ -27,8 +31,18 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from odweights.components.voc_example_gen import layout
+from odweights.fileio import list_files
+
+SPLITS_KEY = "splits"
 
 _DEVKIT_FOLDERS = (layout.ANNOTATIONS, layout.JPEG_IMAGES, layout.IMAGE_SETS)
+
+FileStats = Dict[str, Tuple[int, int]]
+
+
+def join_splits(splits: Sequence[str]) -> str:
+    """('train', 'val') -> 'train,val': the `splits` execution property."""
+    return ",".join(splits)
 
 
 def _dataset_roots(matched: Iterable[str]) -> List[str]:
@@ -43,29 +57,18 @@ def _dataset_roots(matched: Iterable[str]) -> List[str]:
     return sorted(roots)
 
 
-def _file_stats(root: str) -> Dict[str, Tuple[int, int]]:
-    """{path: (size, mtime ns)} of every file under `root`."""
-    stats = {}
-    for directory, _, names in tf.io.gfile.walk(root):
-        for name in names:
-            path = posixpath.join(directory, name)
-            stat = tf.io.gfile.stat(path)
-            stats[path] = (stat.length, stat.mtime_nsec)
-    return stats
-
-
 def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split,
-                      stats_by_root: Optional[Dict[str, Dict[str, Tuple[int, int]]]] = None) -> str:
+                      stats_by_root: Optional[Dict[str, FileStats]] = None) -> str:
     """Fingerprint of one split; `stats_by_root` shares the listings between splits
     (the splits of a VOCdevkit read the same year folders)."""
     if stats_by_root is None:
         stats_by_root = {}
     base = input_base.rstrip("/")
     matched = tf.io.gfile.glob(posixpath.join(base, split.pattern))
-    stats: Dict[str, Tuple[int, int]] = {}
+    stats: FileStats = {}
     for root in _dataset_roots(matched):
         if root not in stats_by_root:
-            stats_by_root[root] = _file_stats(root)
+            stats_by_root[root] = list_files(root)
         stats.update(stats_by_root[root])
     for path in matched:
         if path not in stats:
@@ -92,19 +95,46 @@ def compute_input_fingerprint(input_base: str,
         proto = example_gen_pb2.Input()
         proto_utils.json_to_proto(input_config, proto)
         input_config = proto
-    stats_by_root: Dict[str, Dict[str, Tuple[int, int]]] = {}
+    stats_by_root: Dict[str, FileStats] = {}
     return "\n".join(split_fingerprint(input_base, split, stats_by_root)
                      for split in input_config.splits)
 
 
+def _detect_layout(exec_properties: Dict[str, Any]) -> None:
+    """Fills in input_config and output_config from the folder when none was given."""
+    if exec_properties.get(standard_component_specs.INPUT_CONFIG_KEY):
+        return
+    splits = tuple(exec_properties[SPLITS_KEY].split(","))
+    _, input_config, output_config = layout.voc_input_configs(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], splits)
+    exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = (
+        proto_utils.proto_to_json(input_config))
+    exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY] = (
+        proto_utils.proto_to_json(output_config))
+
+
 class VocDriver(example_gen_driver.FileBasedDriver):
-    """FileBasedDriver whose input fingerprint covers annotations and images."""
+    """Layout detection, TFX's span resolution, and a fingerprint of annotations and images."""
 
     def resolve_exec_properties(self, exec_properties: Dict[str, Any], pipeline_info,
                                 component_info) -> Dict[str, Any]:
+        _detect_layout(exec_properties)
         exec_properties = super().resolve_exec_properties(
             exec_properties, pipeline_info, component_info)
         exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = compute_input_fingerprint(
             exec_properties[standard_component_specs.INPUT_BASE_KEY],
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
         return exec_properties
+
+
+def resolve_input_properties(exec_properties: Dict[str, Any], examples) -> Dict[str, Any]:
+    """The executor's side of VocDriver, for orchestrators that run no custom driver
+    (Kubeflow): the resolved properties, also recorded on the `examples` artifacts
+    (span, version, input_fingerprint) as the driver records them. Where the driver
+    ran, the properties hold its fingerprint and are returned as they are."""
+    if exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME):
+        return exec_properties
+    resolved = VocDriver(None).resolve_exec_properties(dict(exec_properties), None, None)
+    for artifact in examples:
+        example_gen_driver.update_output_artifact(resolved, artifact.mlmd_artifact)
+    return resolved

@@ -45,6 +45,7 @@ from odweights.components.voc_example_gen.class_names import (
     parse_merge_classes)
 from odweights.components.voc_example_gen.convert import (
     Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, relative_path)
+from odweights.components.voc_example_gen.driver import resolve_input_properties
 from odweights.components.voc_example_gen.ingest_options import training_split
 from odweights.errors import IngestStoppedError, OdWeightsError
 from odweights.fileio import read_bytes
@@ -64,6 +65,7 @@ EXIF_POLICY_KEY = "exif_policy"
 REENCODE_UNSUPPORTED_KEY = "reencode_unsupported"
 KEEP_PARTIAL_IMAGES_KEY = "keep_partial_images"
 MERGE_CLASSES_KEY = "merge_classes"
+EXIF_FRAME_KEY = "exif_frame"
 
 REJECTED_FILE = "rejected.jsonl"
 TOTALS_FILE = "totals.json"
@@ -366,6 +368,7 @@ def options_from(exec_properties: Dict[str, Any]) -> Options:
         exif_policy=exec_properties[EXIF_POLICY_KEY],
         reencode_unsupported=bool(exec_properties[REENCODE_UNSUPPORTED_KEY]),
         keep_partial_images=bool(exec_properties.get(KEEP_PARTIAL_IMAGES_KEY)),
+        exif_frame=exec_properties.get(EXIF_FRAME_KEY) or "",
         merge_classes=tuple(sorted(
             parse_merge_classes(exec_properties.get(MERGE_CLASSES_KEY) or "").items())))
 
@@ -467,10 +470,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         """
         self._log_startup(input_dict, output_dict, exec_properties)
         record_maker(output_dict)
+        examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+        exec_properties = resolve_input_properties(exec_properties, examples)
         self._label_map_dir = artifact_utils.get_single_uri(output_dict[LABEL_MAP_KEY])
         self._report_dir = artifact_utils.get_single_uri(output_dict[REPORT_KEY])
         input_config, output_config = _split_configs(exec_properties)
-        examples = output_dict[standard_component_specs.EXAMPLES_KEY]
         artifact_utils.get_single_instance(examples).split_names = (
             artifact_utils.encode_split_names(
                 example_gen_utils.generate_output_split_names(input_config, output_config)))
@@ -484,13 +488,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                     compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED)
 
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
-        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
         for artifact in examples:
             if payload_format:
                 examples_utils.set_payload_format(artifact, payload_format)
-            if file_format:  # 'tfrecords_gzip' is TFX's name for TFRecords of any codec
-                examples_utils.set_file_format(artifact,
-                                               write_split.to_file_format_str(file_format))
+            # No `file_format`: TFX's only TFRecord value names GZIP; without it TFX
+            # readers read TFRecords and pick the codec from the file suffix (none here).
+            artifact.set_string_custom_property(COMPRESSION_PROPERTY, UNCOMPRESSED)
 
         totals_path = posixpath.join(self._report_dir, TOTALS_FILE)
         totals = json.loads(read_bytes(totals_path))

@@ -23,6 +23,7 @@ from tfx.proto import example_gen_pb2
 from odweights import features
 from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.errors import InvalidOptionsError
+from odweights.fileio import access_problem
 
 IMAGE_SETS = "ImageSets/Main"
 ANNOTATIONS = "Annotations"
@@ -123,12 +124,14 @@ def voc_input_configs(
     `voc_dir` is a VOCdevkit folder, a single year folder, or a flat folder of
     XML files and images. For the flat layout `hash_buckets` ({split: buckets})
     sets the split proportions (default: 8 for the first split, 2 for others).
-    Raises InvalidOptionsError for unknown split names and unrecognised folders.
+    Raises InvalidOptionsError for unknown split names and unrecognised folders,
+    and for folders that cannot be read, naming the cause (fileio.access_problem).
+    It reads the folder: VocExampleGen calls it when it runs, never at compile time.
     """
     check_split_names(splits)
     voc_dir = voc_dir.rstrip("/") or "/"
     if not tf.io.gfile.isdir(voc_dir):
-        raise InvalidOptionsError(f"{voc_dir} is not a folder")
+        raise InvalidOptionsError(access_problem(voc_dir) or f"{voc_dir} is not a folder")
     if _is_year_folder(voc_dir):
         input_base, roots, prefix = voc_dir, [voc_dir], ""
     else:

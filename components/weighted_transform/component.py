@@ -19,11 +19,11 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.proto import transform_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import json_utils
-from tfx.v1.types import BaseBeamComponent
 
 from odweights.components.artifact_types import ClassWeights
 from odweights.components.weighted_transform import executor

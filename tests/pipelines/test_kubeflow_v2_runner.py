@@ -4,8 +4,7 @@ The module compiles the pipeline once (through the CLI) and then plays the
 part of a KFP v2 launcher on local files: for each task it builds the
 ExecutorInput from the compiled spec (the task's parameters, its input and
 output definitions, URIs under a local root), runs the task's container
-command (TFX's Kubeflow v2 entrypoint, and for ExampleGen its pre-cache-check
-driver first), and hands each task's reported outputs to the next task.
+command (TFX's Kubeflow v2 entrypoint), and hands each task's reported outputs to the next task.
 """
 
 import hashlib
@@ -29,6 +28,8 @@ from tfx.utils import import_utils
 
 from odweights import cli, sample_data
 from odweights.components import artifact_types
+from odweights.components.voc_example_gen.driver import compute_input_fingerprint
+from odweights.components.voc_example_gen.layout import voc_input_configs
 from odweights.components.weight_gen.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.features import CLASS_TEXT, WEIGHT
 from odweights.label_map import LABEL_MAP_FILE, parse_label_map
@@ -58,7 +59,7 @@ def compiled(tmp_path_factory):
         "compile-kubeflow", "--output", str(output), "--image", IMAGE,
         "--pipeline-root", pipeline_root,
         "--voc-dir", summary.dataset_dir,
-        "--method", "inverse_frequency", f"--beam-arg={BEAM_ARG}"])
+        "--method", "inverse_frequency", "--max-weight", "3", f"--beam-arg={BEAM_ARG}"])
     assert exit_code == 0
     job = pipeline_spec_pb2.PipelineJob()
     json_format.Parse(output.read_text(), job)  # strict: no unknown fields
@@ -100,6 +101,8 @@ def test_compiles_every_component_with_the_image_and_beam_args(compiled):
                                                     kubeflow_v2_runner.EXPORT_FOLDER)
     method = tasks["WeightGen"].inputs.parameters["method"].runtime_value.constant
     assert method.string_value == "inverse_frequency"
+    max_weight = tasks["WeightGen"].inputs.parameters["max_weight"].runtime_value.constant
+    assert max_weight.number_value == 3.0
     for name in COMPONENT_IDS:
         container = _container(spec, name)
         assert container["image"] == IMAGE
@@ -107,8 +110,16 @@ def test_compiles_every_component_with_the_image_and_beam_args(compiled):
         # TFX appends the pipeline's Beam args to every task (non-Beam executors
         # receive them as extra flags and ignore them).
         assert container["args"][-1] == BEAM_ARG, name
-    # ExampleGen's span/fingerprint driver runs before it, with the same Beam args.
-    assert BEAM_ARG in _container(spec, "VocExampleGen")["lifecycle"]["preCacheCheck"]["args"]
+        # No task runs TFX's generic ExampleGen driver (its cache key ignores images).
+        assert "lifecycle" not in container, name
+    # The VOC ExampleGen is never served from KFP's cache (its key cannot see the
+    # files); every other task is keyed on its upstream artifacts and is cached.
+    assert not tasks["VocExampleGen"].HasField("caching_options")
+    for name in set(COMPONENT_IDS) - {"VocExampleGen"}:
+        assert tasks[name].caching_options.enable_cache, name
+    parameters = tasks["VocExampleGen"].inputs.parameters
+    assert parameters["splits"].runtime_value.constant.string_value == "train,val"
+    assert "input_config" not in parameters  # the layout is detected when it runs
 
 
 def test_every_executor_class_path_and_command_is_importable(compiled):
@@ -119,12 +130,9 @@ def test_every_executor_class_path_and_command_is_importable(compiled):
         executor_class = import_utils.import_class_by_path(
             args[args.index("--executor_class_path") + 1])
         assert issubclass(executor_class, base_executor.BaseExecutor), name
-        commands = [container["command"]]
-        if "lifecycle" in container:
-            commands.append(container["lifecycle"]["preCacheCheck"]["command"])
-        for command in commands:
-            assert command[:2] == ["python", "-m"]
-            assert importlib.util.find_spec(command[2]) is not None, command
+        command = container["command"]
+        assert command[:2] == ["python", "-m"]
+        assert importlib.util.find_spec(command[2]) is not None, command
 
 
 def test_custom_artifact_types_are_valid_for_kfp_v2_and_resolve_in_the_container(compiled):
@@ -149,6 +157,75 @@ def test_yaml_output_is_a_pipeline_spec(compiled):
     from_yaml = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(yaml.safe_load(output.read_text()), from_yaml)
     assert from_yaml == spec
+
+
+def _without_google_credentials(monkeypatch, tmp_path):
+    """This machine as a CI job or a laptop without Google Cloud credentials."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no ADC file there
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # not on a Google Cloud VM
+
+
+def test_compiles_a_gs_voc_dir_without_credentials_and_never_reads_it(monkeypatch, tmp_path):
+    """As a user runs it: a fresh process, whose console shows one line and nothing else
+    (no third-party warnings; no warning about paths, since every path is remote)."""
+    _without_google_credentials(monkeypatch, tmp_path)
+    output = tmp_path / "pipeline.json"
+    voc_dir = "gs://odweights-test-no-such-bucket/VOCdevkit"
+    process = subprocess.run(
+        [sys.executable, "-m", "odweights.cli", "compile-kubeflow", "--output", str(output),
+         "--image", IMAGE, "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
+         "--voc-dir", voc_dir], capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stderr
+    assert process.stderr == ""
+    lines = process.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"odweights: wrote {output} (7 tasks); submit it with ")
+    job = json.loads(output.read_text())
+    parameters = job["pipelineSpec"]["root"]["dag"]["tasks"]["VocExampleGen"]["inputs"][
+        "parameters"]
+    assert parameters["input_base"]["runtimeValue"]["constant"] == voc_dir
+
+
+def test_reading_gs_without_credentials_names_the_cause(monkeypatch, tmp_path, capsys):
+    _without_google_credentials(monkeypatch, tmp_path)
+    from odweights.components.voc_example_gen import layout
+    from odweights.errors import InvalidOptionsError
+    # What the VOC ExampleGen does first when it runs.
+    with pytest.raises(InvalidOptionsError, match="no Google Cloud credentials on this machine"):
+        layout.voc_input_configs("gs://odweights-test-no-such-bucket/VOCdevkit")
+    # The label map is read while compiling.
+    exit_code = cli.main([
+        "compile-kubeflow", "--output", str(tmp_path / "p.json"), "--image", IMAGE,
+        "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
+        "--voc-dir", "gs://odweights-test-no-such-bucket/VOCdevkit",
+        "--label-map", "gs://odweights-test-no-such-bucket/label_map.pbtxt"])
+    assert exit_code == 2
+    assert "no Google Cloud credentials on this machine" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_warns_about_local_inputs_with_a_remote_root_and_caches_ingest_on_request(
+        compiled, tmp_path, capsys):
+    _, _, summary, _, _ = compiled
+    label_map = tmp_path / "label_map.pbtxt"
+    label_map.write_text("item { id: 1 name: 'cat' }\n")
+    output = tmp_path / "pipeline.json"
+    capsys.readouterr()
+    exit_code = cli.main([
+        "compile-kubeflow", "--output", str(output), "--image", IMAGE,
+        "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
+        "--voc-dir", summary.dataset_dir, "--label-map", str(label_map), "--ingest-cache"])
+    captured = capsys.readouterr()
+    assert exit_code == 0
+    warnings = captured.err.splitlines()
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"odweights: warning: --voc-dir {summary.dataset_dir} is a "
+                                  "local path but --pipeline-root is remote")
+    assert warnings[1].startswith(f"odweights: warning: --label-map {label_map} is a local path")
+    assert len(captured.out.splitlines()) == 1
+    task = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["VocExampleGen"]
+    assert task["cachingOptions"] == {"enableCache": True}
 
 
 def test_refuses_an_unknown_output_type(compiled):
@@ -186,10 +263,10 @@ def _executor_input(spec, task_name, produced, task_root):
     return executor_input
 
 
-def _run(container_or_hook, executor_input, in_process):
+def _run(container, executor_input, in_process):
     payload = json_format.MessageToJson(executor_input)
-    args = [payload if arg == "{{$}}" else arg for arg in container_or_hook["args"]]
-    command = container_or_hook["command"]
+    args = [payload if arg == "{{$}}" else arg for arg in container["args"]]
+    command = container["command"]
     if in_process:
         # What `python -m MODULE ARGS` does: absl's app.run(main, flags_parser=_parse_flags).
         module = importlib.import_module(command[2])
@@ -202,17 +279,9 @@ def _run(container_or_hook, executor_input, in_process):
 
 
 def _launch(spec, task_name, produced, root, in_process):
-    """Runs one task (its pre-cache-check driver first, if any) and records its outputs."""
+    """Runs one task and records its outputs."""
     executor_input = _executor_input(spec, task_name, produced, os.path.join(root, task_name))
-    container = _container(spec, task_name)
-    if "lifecycle" in container:
-        driver_output = _run(container["lifecycle"]["preCacheCheck"], executor_input,
-                             in_process=True)
-        # The launcher updates the outputs with what the driver resolved.
-        for key, artifacts in driver_output.artifacts.items():
-            executor_input.outputs.artifacts[key].artifacts[0].metadata.update(
-                json_format.MessageToDict(artifacts.artifacts[0].metadata))
-    output = _run(container, executor_input, in_process)
+    output = _run(_container(spec, task_name), executor_input, in_process)
     for key, declared in executor_input.outputs.artifacts.items():
         reported = output.artifacts[key].artifacts[0]
         assert reported.uri == declared.artifacts[0].uri
@@ -244,9 +313,14 @@ def test_voc_example_gen_runs_from_the_compiled_spec(compiled, launched):
     examples = launched[("VocExampleGen", "examples")]
     metadata = json_format.MessageToDict(examples.metadata)
     assert json.loads(metadata["split_names"]) == ["train", "val"]
-    assert metadata["input_fingerprint"].startswith("split:")  # from the driver
-    # Resolved by the driver; the entrypoint reports it as a property or custom one.
+    # Layout, span and fingerprint resolved by the executor itself (no driver ran).
+    _, input_config, _ = voc_input_configs(summary.dataset_dir, ("train", "val"))
+    assert metadata["input_fingerprint"] == compute_input_fingerprint(
+        summary.dataset_dir, input_config)
     assert metadata.get("span", metadata.get("custom:span")) == 0
+    # The payload it really holds: uncompressed TFRecords, no GZIP claim.
+    assert metadata["compression"] == "UNCOMPRESSED"
+    assert "file_format" not in metadata
     for split in ("train", "val"):
         files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         records = sum(1 for _ in tf.data.TFRecordDataset(files))  # uncompressed
@@ -269,7 +343,10 @@ def test_weight_gen_runs_from_the_compiled_spec_on_upstream_outputs(compiled, la
     expected = {name: summary.split_class_counts["train"].get(name, 0)
                 for name in summary.class_counts}
     assert objects == expected
-    assert max(entry["weight"] for entry in document["classes"]) == 1.0
+    # The default scale (docs/weights.md), with the --max-weight given at compile time.
+    assert (document["normalize"], document["max_weight"]) == ("mean", 3.0)
+    assert document["mean_box_weight"] == pytest.approx(1.0, abs=1e-9)
+    assert all(0 < entry["weight"] <= 3.0 for entry in document["classes"])
     metadata = json_format.MessageToDict(class_weights.metadata)
     assert metadata["method"] == "inverse_frequency"
     assert metadata["tfx_version"]
@@ -299,18 +376,28 @@ def test_the_whole_compiled_pipeline_runs_and_publishes_the_export(compiled, lau
                     == len(features[CLASS_TEXT].bytes_list.value))
 
 
-def test_dockerfile_is_the_pinned_tfx_image_plus_every_source_folder():
-    from tfx import version as tfx_version
+# The component image of each stack (docs/platforms.md): {TFX version: (Dockerfile, lock)}.
+DOCKERFILES = {"1.16.0": ("Dockerfile", "requirements.lock"),
+               "1.21.0": ("Dockerfile.tfx-1.21", "requirements-tfx-1.21.lock")}
+
+
+@pytest.mark.parametrize("tfx_version", sorted(DOCKERFILES))
+def test_dockerfile_is_the_pinned_tfx_image_plus_every_source_folder(tfx_version):
     repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with open(os.path.join(repository, "kubeflow", "Dockerfile")) as file:
+    dockerfile_name, lock = DOCKERFILES[tfx_version]
+    with open(os.path.join(repository, "kubeflow", dockerfile_name)) as file:
         dockerfile = file.read()
+    with open(os.path.join(repository, lock)) as file:
+        assert f"tfx=={tfx_version}" in file.read().splitlines()
     with open(os.path.join(repository, "pyproject.toml")) as file:
         package_dir = re.search(r"^package-dir = \{(.*)\}$", file.read(), re.MULTILINE).group(1)
     assert re.findall(r"^FROM (\S+)$", dockerfile, re.MULTILINE) == [
-        f"tensorflow/tfx:{tfx_version.__version__}"]
+        f"tensorflow/tfx:{tfx_version}"]
     source_folders = set(re.findall(r'= "(\w+)"', package_dir))
     assert source_folders == {"odweights", "components", "pipelines"}
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, re.MULTILINE))
     assert copied == source_folders
-    assert "--constraint requirements.lock" in dockerfile
+    assert f"--constraint {lock}" in dockerfile
+    with open(os.path.join(repository, "kubeflow", f"{dockerfile_name}.dockerignore")) as file:
+        assert f"!{lock}" in file.read().splitlines()
     assert not os.path.exists(os.path.join(repository, "kubeflow", "__init__.py"))
