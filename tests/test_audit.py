@@ -1,16 +1,25 @@
 """`odweights audit`: lineage from an export back to the VOC input, on one real run."""
 
+import io
 import json
 import os
 import re
+import shlex
+import shutil
 import sqlite3
 
 import pytest
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from PIL import Image
 
-from odweights import audit, cli, sample_data
+import odweights
+from odweights import audit, cli, maker, reproduce, sample_data
 from odweights.components import artifact_types
 from odweights.errors import InvalidOptionsError
 from odweights.pipelines.pipeline import COMPONENT_IDS
+from odweights.report.writer import REPORT_FILE
 
 TRAIN_RECORD = "train.record-00000-of-00001"
 VAL_RECORD = "val.record-00000-of-00001"
@@ -100,7 +109,9 @@ def test_json_has_every_component_and_a_closed_chain(run, capsys):
     export = artifacts[document["export_artifact"]]
     assert export["type"] == artifact_types.OdApiExport.TYPE_NAME
     assert export["custom_properties"]["pushed_destination"] == export_dir
-    assert set(export["custom_properties"]["file_sha256"]) == set(os.listdir(export_dir))
+    # report.html (docs/report.md) is written after the export, from it: not an export file.
+    assert set(export["custom_properties"]["file_sha256"]) == set(os.listdir(export_dir)) - {
+        REPORT_FILE}
     [examples_id] = executions["VocExampleGen"]["outputs"]["examples"]
     examples = artifacts[examples_id]["custom_properties"]
     assert examples["images_in"] == 20 and examples["examples_out"] == 20
@@ -186,6 +197,7 @@ def test_verify_passes_untouched_and_names_every_change(run, capsys):
     statuses = {f["file"]: f["status"] for f in verification["files"]}
     assert statuses.pop(TRAIN_RECORD) == "changed"
     assert statuses.pop(VAL_RECORD) == "missing"
+    assert statuses.pop(REPORT_FILE) == "extra"  # left alone; it fails no verification
     assert set(statuses.values()) == {"ok"}
     assert verification["input"]["status"] == "changed"
 
