@@ -234,3 +234,188 @@ def test_audit_without_metadata_reads_the_store_of_the_run(run, capsys):
     exit_code, _, err = _audit(capsys, voc_dir)
     assert exit_code == 2
     assert "--metadata FILE" in err
+
+
+# --- The maker, the recorded command, reproducing (see docs/audit.md) ----------------
+
+
+def _tree_state(folder):
+    """{path: (size, mtime_ns)} of every file below `folder`: proof of no writes."""
+    state = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            stat = os.stat(os.path.join(root, name))
+            state[os.path.join(root, name)] = (stat.st_size, stat.st_mtime_ns)
+    return state
+
+
+@pytest.mark.e2e
+def test_every_execution_records_its_maker_and_the_audit_prints_it_once_per_run(run, capsys):
+    _, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir), "--json")
+    assert exit_code == 0
+    document = json.loads(out)
+    now = maker.describe()
+    for execution in document["executions"]:
+        recorded = execution["maker"]
+        assert set(recorded) == set(maker.LABELS), execution["component_id"]
+        for field in ("odweights_version", "stack", "python", *maker.DISTRIBUTIONS):
+            assert recorded[field] == now[field], (execution["component_id"], field)
+        assert recorded["git_commit"] and isinstance(recorded["git_dirty"], bool)
+        assert recorded["component_image"] is None
+    # Each run once (a run whose code changed while it ran, once per maker).
+    assert {e for run_doc in document["runs"] for e in run_doc["executions"]} == {
+        e["id"] for e in document["executions"]}
+    [command] = {json.dumps(r["command"], sort_keys=True) for r in document["runs"]}
+    assert json.loads(command)["output_dir"] == output_dir
+
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir))
+    assert exit_code == 0
+    made_by = out[out.index("Made by (once per run):"):out.index("Lineage, from the export")]
+    assert made_by.count(f"odweights {odweights.__version__}") == len(document["runs"])
+    assert f"TensorFlow {now['tensorflow']}, Beam {now['apache_beam']}" in made_by
+    assert f"Pillow {now['pillow']}" in made_by
+    assert f"--output-dir {output_dir}" in made_by
+
+
+@pytest.mark.e2e
+def test_reproduce_command_is_the_recorded_command_with_every_option(run, capsys):
+    voc_dir, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
+                               "--reproduce-command")
+    assert exit_code == 0
+    [line] = out.splitlines()
+    argv = shlex.split(line)
+    assert argv[:2] == ["odweights", "run"]
+    assert argv[-2:] == ["--output-dir", reproduce.OUTPUT_DIR_PLACEHOLDER]
+    # Options no component records, so they can only come from the run itself.
+    assert argv[argv.index("--orchestrator") + 1] == "local"
+    assert argv[argv.index("--ingest-workers") + 1] == "1"
+    assert argv[argv.index("--voc-dir") + 1] == voc_dir
+    # Every option of `odweights run` that has a value is spelt out ...
+    parser = cli.build_parser()
+    recorded = parser.parse_args(argv[1:])
+    original = parser.parse_args(["run", "--voc-dir", voc_dir, "--output-dir",
+                                  reproduce.OUTPUT_DIR_PLACEHOLDER])
+    assert cli._pipeline_options(recorded) == cli._pipeline_options(original)
+    for action in recorded.run_parser._actions:
+        if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
+            assert action.option_strings[-1] in argv, action.option_strings
+    # ... and --json gives the same command as a list.
+    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
+                               "--reproduce-command", "--json")
+    assert json.loads(out)["argv"] == argv
+
+
+@pytest.mark.e2e
+def test_reproduce_refuses_a_folder_that_is_not_new_and_the_audited_one(run, capsys, tmp_path):
+    _, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    before = _tree_state(output_dir)
+    holding = tmp_path / "holding"
+    (holding / "export").mkdir(parents=True)
+    for target, message in ((str(holding), "already holds an export"),
+                            (os.path.join(output_dir, "again"), "overlaps the audited output"),
+                            (output_dir, "overlaps the audited output")):
+        exit_code, _, err = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
+                                   "--reproduce", target)
+        assert exit_code == 2, target
+        assert message in err
+    exit_code, _, err = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
+                               "--verify", "--reproduce", str(tmp_path / "new"))
+    assert exit_code == 2 and "choose one of --verify, --reproduce" in err
+    assert _tree_state(output_dir) == before
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.e2e
+def test_reproduce_makes_the_sample_export_again_file_by_file(run, capsys, tmp_path):
+    _, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    before = _tree_state(output_dir)
+    target = str(tmp_path / "again")
+    exit_code, out, err = _audit(capsys, os.path.join(export_dir, TRAIN_RECORD), "--metadata",
+                                 _metadata(output_dir), "--reproduce", target)
+    assert exit_code == 0, err
+    recorded = json.loads(_audit(capsys, export_dir, "--metadata", _metadata(output_dir),
+                                 "--json")[1])
+    export = next(a for a in recorded["artifacts"] if a["id"] == recorded["export_artifact"])
+    names = sorted(export["custom_properties"]["file_sha256"])
+    assert TRAIN_RECORD in names and "label_map.pbtxt" in names
+    for name in names:
+        assert re.search(rf"^  same +{re.escape(name)}( |$)", out, re.MULTILINE), name
+    assert "DIFFERS" not in out
+    assert "Reproduced: every file is the same." in out
+    assert _tree_state(output_dir) == before  # never writes into the audited output folder
+    # The reproduction is an export of its own, with its own recorded maker.
+    exit_code, out, _ = _audit(capsys, os.path.join(target, "export"), "--json")
+    assert exit_code == 0
+    assert all(e["maker"] for e in json.loads(out)["executions"])
+
+
+def _set_recorded_version(metadata_path, component_id, field, value):
+    """Rewrites one recorded maker field on the outputs of one component's execution."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    store = metadata_store.MetadataStore(config)
+    node = store.get_context_by_type_and_name("node", f"odweights.{component_id}")
+    [execution] = [e for e in store.get_executions_by_context(node.id)
+                   if e.last_known_state == metadata_store_pb2.Execution.COMPLETE]
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id])
+           if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = store.get_artifacts_by_id(ids)
+    for artifact in artifacts:
+        recorded = artifact.custom_properties[maker.MAKER_PROPERTY].struct_value
+        recorded.update({field: value})
+    store.put_artifacts(artifacts)
+    return execution.id
+
+
+@pytest.mark.e2e
+def test_reproduce_names_changed_input_and_versions_first_then_the_differing_records(
+        run, capsys, tmp_path):
+    voc_dir, output_dir = run
+    export_dir = os.path.join(output_dir, "export")
+    # A recorded version changed in (a copy of) the metadata.
+    metadata = str(tmp_path / "recorded" / "metadata.sqlite")
+    os.makedirs(os.path.dirname(metadata))
+    shutil.copyfile(_metadata(output_dir), metadata)
+    weight_gen = _set_recorded_version(metadata, "WeightGen", "pillow", "1.0.0")
+    # One input image edited: the first record of the training split.
+    record = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(
+        [os.path.join(export_dir, TRAIN_RECORD)]).as_numpy_iterator())))
+    source_id = record.features.feature["image/source_id"].bytes_list.value[0].decode()
+    filename = record.features.feature["image/filename"].bytes_list.value[0].decode()
+    image_path = os.path.join(voc_dir, os.path.dirname(source_id), "JPEGImages", filename)
+    original, times = _read(image_path), os.stat(image_path)
+    with Image.open(io.BytesIO(original)) as image:
+        edited = image.copy()
+    edited.paste((255, 0, 255) if edited.mode == "RGB" else 255, (0, 0, 8, 8))
+    try:
+        edited.save(image_path, format=Image.open(io.BytesIO(original)).format)
+        exit_code, out, err = _audit(capsys, export_dir, "--metadata", metadata,
+                                     "--reproduce", str(tmp_path / "again"), "--json")
+    finally:
+        _write(image_path, original)
+        os.utime(image_path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert exit_code == 3
+    # Before the run (its progress starts with "odweights: running"): the input and
+    # the version differences, each named.
+    run_starts = err.index("odweights: running pipeline")
+    assert -1 < err.index("VOC input fingerprint: DIFFERS") < run_starts
+    pillow = f"Pillow: recorded 1.0.0, now {maker.describe()['pillow']} (executions {weight_gen})"
+    assert -1 < err.index(pillow) < run_starts
+    assert f"{TRAIN_RECORD}" in err.splitlines()[-1]  # the error names the differing file
+    result = json.loads(out)["reproduce"]
+    assert result["before"]["input"]["status"] == "changed"
+    [changed_version] = [d for d in result["before"]["environment"] if d["field"] == "pillow"]
+    assert changed_version["recorded"] == "1.0.0"
+    statuses = {f["file"]: f["status"] for f in result["files"]}
+    assert statuses.pop(TRAIN_RECORD) == "DIFFERS"
+    assert set(statuses.values()) == {"same"}
+    [train] = result["records"]
+    assert train["split"] == "train" and train["compared"]
+    assert train["differ"] == [source_id]
+    assert not train["only_recorded"] and not train["only_reproduced"]
