@@ -8,19 +8,23 @@ Artifact layout (file names are a contract, the OD API reads them as they are):
   rejected.jsonl                 the VOC ExampleGen's rejection records
   input_reader.config            OD API input reader blocks (published paths)
 
-Sharding and order: sharding.py. Memory: the stage that reads the records
-appends each one to a spill file of its shard (one per shard and Beam bundle,
-in the executor's temp dir; length-prefixed records, sharding.frame); only the
-spill file names go through the shuffle. Then each shard's spill files are
-read whole, sorted and written as the shard file: a worker holds one shard at
-a time (~1,000 images with automatic sharding), never a whole split, on the
-DirectRunner as on a distributed runner.
+Sharding and order: sharding.py. Bounded workers (see docs/scale.md): the stage
+that reads the records buffers them, and writes each full buffer, sorted by
+(shard, record), as one spill file in the executor's temp dir
+(odweights.external_sort): one open file at a time, whatever the number of
+shards. Only (spill file, offset, length) segments go through the shuffle.
+Each shard file is then written from its segments, sorted in memory when
+small (about 1,000 images with automatic sharding), else merged from disk a
+bounded number of segments at a time. Either way a shard holds its records
+sorted by their bytes, so its file does not depend on bundles or workers.
 """
 
+import itertools
 import json
+import operator
 import os
 import uuid
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 import apache_beam as beam
 from apache_beam.transforms import window
@@ -30,7 +34,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from odweights import fileio
+from odweights import external_sort, fileio
 from odweights.components.od_export import resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
@@ -52,9 +56,9 @@ _FACTS = "facts"
 
 
 class _SpillRecords(beam.DoFn):
-    """Checks each transformed example of a split, decides its copies and appends
-    every copy to a spill file of its shard; outputs (split, shard) -> spill file
-    per bundle.
+    """Checks each transformed example of a split, decides its copies and buffers every
+    copy for its shard; each full buffer (and the rest at the end of a bundle) becomes
+    one spill file, whose segments go out as (split, shard) -> (path, offset, length).
 
     Records go to disk in the same fused stage that reads them, so no record
     crosses a Beam shuffle (the DirectRunner would hold a shuffle's whole input
@@ -72,11 +76,12 @@ class _SpillRecords(beam.DoFn):
         self._rounding = rounding
         self._seed = seed
         self._unit_weights = unit_weights
-        self._writers = {}
+        self._buffer = []
+        self._buffered_bytes = 0
 
     def start_bundle(self):
-        self._bundle = uuid.uuid4().hex
-        self._writers = {}
+        self._buffer = []
+        self._buffered_bytes = 0
 
     def process(self, serialized: bytes):
         record = parse_export_record(serialized, unit_weights=self._unit_weights)
@@ -87,21 +92,30 @@ class _SpillRecords(beam.DoFn):
             copies = resampling.copies(factor, self._rounding, self._seed, record.source_id)
         for copy_index in range(copies):
             key = sharding.record_key(record.source_id, copy_index)
-            shard = sharding.shard_of(key, self._num_shards)
-            writer = self._writers.get(shard)
-            if writer is None:
-                path = os.path.join(self._spill_dir, f"{self._split}-{shard:05d}-{self._bundle}")
-                writer = self._writers[shard] = (path, fileio.open_for_writing(path))
-            writer[1].write(sharding.frame(
-                sharding.spill_record(key, copy_index, record.serialized)))
+            spilled = sharding.spill_record(key, copy_index, record.serialized)
+            self._buffer.append((sharding.shard_of(key, self._num_shards), spilled))
+            self._buffered_bytes += len(spilled)
         yield beam.pvalue.TaggedOutput(
             _FACTS, (self._split, (record.class_texts, record.weights, copies)))
+        if self._buffered_bytes >= external_sort.BUFFER_BYTES:
+            yield from self._spill()
 
     def finish_bundle(self):
-        for shard, (path, writer) in sorted(self._writers.items()):
-            writer.close()
-            yield window.GlobalWindows.windowed_value(((self._split, shard), path))
-        self._writers = {}
+        for segment in self._spill():
+            yield window.GlobalWindows.windowed_value(segment)
+
+    def _spill(self):
+        """Writes the buffer, sorted by (shard, record), as one spill file; its segments
+        as ((split, shard), segment)."""
+        if not self._buffer:
+            return []
+        self._buffer.sort()
+        groups = ((shard, (spilled for _, spilled in records)) for shard, records
+                  in itertools.groupby(self._buffer, key=operator.itemgetter(0)))
+        segments = external_sort.write_run(
+            os.path.join(self._spill_dir, f"{self._split}-{uuid.uuid4().hex}"), groups)
+        self._buffer, self._buffered_bytes = [], 0
+        return [((self._split, shard), segment) for shard, segment in segments]
 
 
 class _SplitTotalsFn(beam.CombineFn):
@@ -125,14 +139,14 @@ class _SplitTotalsFn(beam.CombineFn):
         return totals
 
 
-def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int]) -> None:
-    """Reads one shard's spill files, sorts its records, writes the shard file."""
-    (split, shard), spill_paths = shard_spills
-    records = []
-    for spill_path in spill_paths:
-        if spill_path is not None:
-            records.extend(sharding.unframe(fileio.read_bytes(spill_path)))
-    records.sort()
+def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int], spill_dir: str,
+                 sort_bytes: Optional[int] = None, fan_in: Optional[int] = None) -> None:
+    """Writes one shard file from its spill segments, its records sorted by their bytes
+    (sort_bytes, fan_in: see external_sort.sorted_records)."""
+    (split, shard), segments = shard_spills
+    records = external_sort.sorted_records(
+        [segment for segment in segments if segment is not None], spill_dir,
+        sort_bytes=sort_bytes, fan_in=fan_in)
     path = os.path.join(directory, sharding.shard_file_name(split, shard, num_shards[split]))
     with tf.io.TFRecordWriter(path) as writer:  # no compression: the OD API reads these
         for record in records:
@@ -174,7 +188,8 @@ def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mappi
     _ = ((*spill_files, every_shard)
          | "FlattenShards" >> beam.Flatten()
          | "GroupByShard" >> beam.GroupByKey()
-         | "WriteShard" >> beam.Map(_write_shard, directory=output_dir, num_shards=num_shards))
+         | "WriteShard" >> beam.Map(_write_shard, directory=output_dir, num_shards=num_shards,
+                                    spill_dir=spill_dir))
     _ = ((*facts, pipeline | "NoFacts" >> beam.Create([(split, None) for split in splits]))
          | "FlattenFacts" >> beam.Flatten()
          | "Totals" >> beam.CombinePerKey(_SplitTotalsFn())

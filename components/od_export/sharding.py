@@ -11,9 +11,6 @@ import hashlib
 import math
 import re
 import struct
-from typing import Iterator
-
-from odweights.errors import OdWeightsError
 
 IMAGES_PER_SHARD = 1000
 """num_shards=0 (automatic): one shard per started 1,000 images of a split (as
@@ -54,31 +51,6 @@ def spill_record(key: int, copy_index: int, serialized: bytes) -> bytes:
 
 def spilled_example(record: bytes) -> bytes:
     return record[_SPILL_PREFIX.size:]
-
-
-_FRAME_LENGTH = struct.Struct(">Q")
-
-
-def frame(record: bytes) -> bytes:
-    """The record after its length: spill files are temporary files of the executor,
-    so they need no TFRecord CRC, and unframe reads them back without tf.data."""
-    return _FRAME_LENGTH.pack(len(record)) + record
-
-
-def unframe(data: bytes) -> Iterator[bytes]:
-    """The records of a whole spill file read at once; a cut record is an error, so
-    a truncated file never loses records silently."""
-    offset = 0
-    while offset < len(data):
-        end = offset + _FRAME_LENGTH.size
-        if end <= len(data):
-            end += _FRAME_LENGTH.unpack_from(data, offset)[0]
-        if end > len(data):
-            raise OdWeightsError(
-                f"spill data of {len(data)} bytes ends inside the record at byte {offset}, "
-                f"which needs {end}: the temporary spill file was truncated; run again")
-        yield data[offset + _FRAME_LENGTH.size:end]
-        offset = end
 
 
 def shard_file_name(split: str, shard: int, num_shards: int) -> str:

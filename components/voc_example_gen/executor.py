@@ -1,7 +1,8 @@
 """VOC ExampleGen executor: the Beam pipeline from listed files to examples.
 
-Stages (all per-image work in Beam, nothing collected in one process except
-the rejection records, which are sorted into one file):
+Stages (all per-image work in Beam, nothing collected in one process; the
+rejection records are sorted through bounded runs on disk, see
+odweights.external_sort, and streamed into one file):
 1. list: split files -> (year folder, id) listings; Annotations/*.xml of the
    same year folders; one GroupByKey finds missing annotations, ids listed
    twice and annotations listed in no chosen split, and the same DoFn parses
@@ -24,6 +25,7 @@ Metadata properties and the rejection limits are enforced.
 import collections
 import json
 import posixpath
+import uuid
 from typing import Any, Dict, Iterable, List, Tuple
 
 import apache_beam as beam
@@ -37,6 +39,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from odweights import external_sort
 from odweights import label_map as label_map_lib
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
@@ -48,7 +51,7 @@ from odweights.components.voc_example_gen.convert import (
 from odweights.components.voc_example_gen.driver import resolve_input_properties
 from odweights.components.voc_example_gen.ingest_options import training_split
 from odweights.errors import IngestStoppedError, OdWeightsError
-from odweights.fileio import read_bytes
+from odweights.fileio import open_for_writing, read_bytes
 from odweights.maker import record_maker
 from odweights.tfrecord_crc import use_hardware_crc32c
 
@@ -355,9 +358,45 @@ def _write_totals(counts: Dict[str, int], label_map: Dict[str, int],
                 json.dumps(totals, indent=2, sort_keys=True) + "\n")
 
 
-def _write_rejections(records: List[rj.Rejection], directory: str) -> None:
-    _write_text(posixpath.join(directory, REJECTED_FILE),
-                "".join(record.to_json() + "\n" for record in rj.sorted_records(records)))
+def _rejection_sort_key(line: bytes):
+    return rj.Rejection(**json.loads(line)).sort_key()
+
+
+class _SpillRejections(beam.DoFn):
+    """Rejection records as sorted runs in work_dir, a bounded buffer at a time, so that
+    no worker holds all of them (odweights.external_sort); outputs the runs' segments."""
+
+    def __init__(self, work_dir: str):
+        self._work_dir = work_dir
+
+    def start_bundle(self):
+        self._lines, self._buffered_bytes = [], 0
+
+    def process(self, record: rj.Rejection):
+        line = record.to_json().encode("utf-8")
+        self._lines.append(line)
+        self._buffered_bytes += len(line)
+        if self._buffered_bytes >= external_sort.BUFFER_BYTES:
+            yield self._spill()
+
+    def finish_bundle(self):
+        if self._lines:
+            yield GlobalWindows.windowed_value(self._spill())
+
+    def _spill(self):
+        self._lines.sort(key=_rejection_sort_key)
+        ((_, segment),) = external_sort.write_run(
+            posixpath.join(self._work_dir, uuid.uuid4().hex), [(None, self._lines)])
+        self._lines, self._buffered_bytes = [], 0
+        return segment
+
+
+def _write_rejections(segments, directory: str, work_dir: str) -> None:
+    """rejected.jsonl: every record in sort_key order, merged from the runs as it is written."""
+    tf.io.gfile.makedirs(directory)
+    with open_for_writing(posixpath.join(directory, REJECTED_FILE)) as handle:
+        for line in external_sort.sorted_records(segments, work_dir, key=_rejection_sort_key):
+            handle.write(line + b"\n")
 
 
 def options_from(exec_properties: Dict[str, Any]) -> Options:
@@ -454,8 +493,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                  user_map_text, dict(options.merge_classes)))
         _ = ([stage[_REJECTIONS] for stage in stages]
              | "AllRejections" >> beam.Flatten()
-             | "CollectRejections" >> beam.combiners.ToList()
-             | "WriteRejections" >> beam.Map(_write_rejections, self._report_dir))
+             | "SpillRejections" >> beam.ParDo(_SpillRejections(self._rejections_dir))
+             | "CollectRuns" >> beam.combiners.ToList()
+             | "WriteRejections" >> beam.Map(_write_rejections, self._report_dir,
+                                             self._rejections_dir))
         return {name: converted[tag] for name, tag in zip(split_names, split_tags)}
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
@@ -479,6 +520,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             artifact_utils.encode_split_names(
                 example_gen_utils.generate_output_split_names(input_config, output_config)))
 
+        self._rejections_dir = posixpath.join(self._get_tmp_dir(), "rejections")
+        tf.io.gfile.makedirs(self._rejections_dir)
         with self._make_beam_pipeline() as pipeline:
             for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 _ = records | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
@@ -486,6 +529,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                    write_split.DEFAULT_TF_RECORD_FILE_NAME),
                     file_name_suffix="",
                     compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED)
+        tf.io.gfile.rmtree(self._rejections_dir)
 
         payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         for artifact in examples:

@@ -70,10 +70,6 @@ class Rejection(NamedTuple):
         return json.dumps(self._asdict(), sort_keys=True, ensure_ascii=False)
 
 
-def sorted_records(records: Iterable[Rejection]) -> List[Rejection]:
-    return sorted(records, key=Rejection.sort_key)
-
-
 # ---- counters -------------------------------------------------------------
 # Flat counter names, summed across the pipeline. `split/<name>/<counter>` and
 # `reason/<reason>` are per-split and per-reason; `mode/<PIL mode>` counts

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from odweights import features
+from odweights import external_sort, features
 from odweights.components.od_export import input_reader, resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.options import ExportOptions
@@ -43,16 +43,16 @@ def test_spill_records_sort_by_key_then_copy_then_bytes():
 
 def test_unframe_returns_the_framed_records():
     records = [b"", b"a", bytes(range(256)) * 40000, b"", b"\x00" * 8]
-    data = b"".join(sharding.frame(record) for record in records)
-    assert list(sharding.unframe(data)) == records
-    assert list(sharding.unframe(b"")) == []
+    data = b"".join(external_sort.frame(record) for record in records)
+    assert list(external_sort.unframe(data)) == records
+    assert list(external_sort.unframe(b"")) == []
 
 
 @pytest.mark.parametrize("cut", [1, 13, 16])  # in the body, the whole body, in the length
 def test_unframe_refuses_a_truncated_spill_file(cut):
-    data = sharding.frame(b"first") + sharding.frame(b"second record")
+    data = external_sort.frame(b"first") + external_sort.frame(b"second record")
     with pytest.raises(OdWeightsError, match="truncated"):
-        list(sharding.unframe(data[:-cut]))
+        list(external_sort.unframe(data[:-cut]))
 
 
 def test_shard_names_and_pattern():
