@@ -395,22 +395,36 @@ def _iso_time(milliseconds: int) -> str:
 
 
 def _verify(document: Dict[str, Any], export_dir: str) -> Dict[str, Any]:
-    from odweights.components.od_export.publish import export_files, file_sha256
+    from odweights.components.od_export.publish import (
+        MANIFEST_FILE, export_files, file_sha256, read_manifest)
     from odweights.components.od_export.sharding import is_record_file
 
     export = next(a for a in document["artifacts"] if a["id"] == document["export_artifact"])
     recorded: Dict[str, str] = export["custom_properties"].get(FILE_SHA256) or {}
+    # The export's manifest.json lists its files (size and sha256); ML Metadata holds the
+    # manifest's own sha256, so a manifest edited to match changed files is caught too.
+    manifest = read_manifest(export_dir)
+    sizes: Dict[str, int] = {}
+    if manifest is not None:
+        sizes = {name: entry["size"] for name, entry in manifest.items()}
+        recorded = {name: entry["sha256"] for name, entry in manifest.items()}
+        recorded_manifest = export["custom_properties"].get(FILE_SHA256, {}).get(MANIFEST_FILE)
+        recorded[MANIFEST_FILE] = recorded_manifest or file_sha256(
+            os.path.join(export_dir, MANIFEST_FILE))
     present = set(export_files(export_dir))
     files = []
     for name in sorted(set(recorded) | present):
         expected = recorded.get(name)
+        path = os.path.join(export_dir, name)
         if expected is None:
             status = "unrecorded_record" if is_record_file(name) else "extra"
-            actual = file_sha256(os.path.join(export_dir, name))
+            actual = file_sha256(path)
         elif name not in present:
             status, actual = "missing", None
+        elif name in sizes and os.path.getsize(path) != sizes[name]:
+            status, actual = "changed", file_sha256(path)
         else:
-            actual = file_sha256(os.path.join(export_dir, name))
+            actual = file_sha256(path)
             status = "ok" if actual == expected else "changed"
         files.append(dict(file=name, status=status, recorded_sha256=expected,
                           actual_sha256=actual))

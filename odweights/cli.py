@@ -3,11 +3,14 @@
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import List, Optional
 
 import odweights
 from odweights import errors
+
+INTERRUPTED_MESSAGE = "interrupted; run the same command again to resume from the cache"
 
 
 def _add_sample_data(subparsers) -> None:
@@ -443,6 +446,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except errors.OdWeightsError as error:
         print(f"odweights: error: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        # a second Ctrl-C while Python shuts down would print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

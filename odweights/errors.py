@@ -7,6 +7,17 @@ EXIT_BAD_INPUT = 3
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
+def interrupted(error: BaseException) -> bool:
+    """Whether a Ctrl-C (KeyboardInterrupt) caused `error`, however it was wrapped."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class OdWeightsError(Exception):
     """An error whose message tells the user what to do."""
 

@@ -16,13 +16,14 @@ captures what they log and warn while they load.
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from typing import Any, Mapping, Optional, TextIO
 
 from odweights import errors
 from odweights.maker import RUN_COMMAND_PROPERTY
-from odweights.pipelines import progress
+from odweights.pipelines import preflight, progress
 from odweights.pipelines.options import PipelineOptions
 
 ORCHESTRATOR_LOCAL = "local"
@@ -64,6 +65,8 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
         raise errors.InvalidOptionsError(
             f"orchestrator {orchestrator!r}: choose one of {', '.join(ORCHESTRATORS)}")
     output_dir = os.path.abspath(output_dir)
+    preflight.check_output_dir(options.voc_dir, output_dir)
+    preflight.check_split_files(options.voc_dir, options.splits)
     metadata_path = os.path.join(output_dir, METADATA_FILE)
     export_dir = os.path.join(output_dir, EXPORT_DIR)
     log_file = os.path.join(output_dir, LOG_FILE)
@@ -96,6 +99,10 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                 _orchestrator(orchestrator).run(pipeline)
             except Exception as error:  # every failure becomes an OdWeightsError
                 handler.failed()
+                if errors.interrupted(error):
+                    raise KeyboardInterrupt from None
+                if isinstance(error, errors.IngestStoppedError) and error.report_dir:
+                    _publish_stopped_report(error, export_dir)
                 raise user_error(error, log_file) from error
         record, report = _finish(options, metadata_path, export_dir, log_file, started_ms,
                                  COMPONENT_IDS)
@@ -113,6 +120,32 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                  f"(+ {started - loading:.1f} s loading TFX)\n")
     stream.flush()
     return record
+
+
+def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -> None:
+    """OUT/export of a run the VOC ExampleGen stopped: its rejected.jsonl and a
+    summary.json saying why, published like an export (the previous one goes)."""
+    from odweights.components.od_export import summary
+    from odweights.components.od_export.executor import SUMMARY_FILE
+    from odweights.components.od_export.publish import publish_export, write_manifest
+    from odweights.components.voc_example_gen.executor import REJECTED_FILE, TOTALS_FILE
+    from odweights.fileio import read_bytes
+
+    staging = os.path.join(os.path.dirname(export_dir), f".stopped-{os.getpid()}")
+    os.makedirs(staging, exist_ok=True)
+    try:
+        with open(os.path.join(staging, REJECTED_FILE), "wb") as file:
+            file.write(read_bytes(os.path.join(error.report_dir, REJECTED_FILE)))
+        totals = json.loads(read_bytes(os.path.join(error.report_dir, TOTALS_FILE)))
+        message = _BEAM_STEP_ANNOTATION.sub("", str(error)).split("\nRejection records:")[0]
+        with open(os.path.join(staging, SUMMARY_FILE), "w", encoding="utf-8") as file:
+            json.dump(summary.stopped_summary_document(totals, message), file, indent=2,
+                      sort_keys=True, ensure_ascii=False)
+            file.write("\n")
+        write_manifest(staging)
+        publish_export(staging, export_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_file: str,

@@ -56,6 +56,7 @@ class PipelineOptions:
     clip_tolerance: Optional[float] = None
     drop_difficult: bool = False
     exif_policy: Optional[str] = None
+    exif_frame: Optional[str] = None
     reencode_unsupported: bool = False
     keep_partial_images: bool = False
     merge_classes: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -103,7 +104,8 @@ class PipelineOptions:
         check_ingest_options(
             self.label_map_text, self.max_rejected_fraction,
             DEFAULT_CLIP_TOLERANCE if self.clip_tolerance is None else self.clip_tolerance,
-            DEFAULT_EXIF_POLICY if self.exif_policy is None else self.exif_policy)
+            DEFAULT_EXIF_POLICY if self.exif_policy is None else self.exif_policy,
+            self.exif_frame)
         weighting.WeightOptions(
             method=self.method, beta=self.beta, rfs_threshold=self.rfs_threshold,
             min_weight=self.min_weight, class_weights=dict(self.class_weights),
@@ -134,6 +136,7 @@ class PipelineOptions:
             clip_tolerance=self.clip_tolerance,
             drop_difficult=self.drop_difficult,
             exif_policy=self.exif_policy,
+            exif_frame=self.exif_frame,
             reencode_unsupported=self.reencode_unsupported,
             keep_partial_images=self.keep_partial_images,
             merge_classes=dict(self.merge_classes),

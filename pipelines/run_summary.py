@@ -208,6 +208,7 @@ def format_summary(run: RunRecord, export_dir: str, summary: Mapping, class_weig
     if by_reason:
         lines += _table(("reason", "count"), sorted(by_reason.items()))
 
+    lines += [f"Warning: {warning}" for warning in summary.get("warnings", [])]
     lines += ["", f"Export: {export_dir}",
               f"  OD API: paste {os.path.join(export_dir, INPUT_READER_FILE)} into your "
               "pipeline.config (train_input_reader / eval_input_reader)",

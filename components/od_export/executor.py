@@ -7,6 +7,7 @@ Artifact layout (file names are a contract, the OD API reads them as they are):
   summary.json                   totals per split and class, options, rejections
   rejected.jsonl                 the VOC ExampleGen's rejection records
   input_reader.config            OD API input reader blocks (published paths)
+  manifest.json                  every other file with its size and sha256 (publish.py)
 
 Sharding and order: sharding.py. Bounded workers (see docs/scale.md): the stage
 that reads the records buffers them, and writes each full buffer, sorted by
@@ -39,7 +40,8 @@ from odweights.components.od_export import resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
 from odweights.components.od_export.options import ExportOptions
-from odweights.components.od_export.publish import files_sha256, publish_export
+from odweights.components.od_export.publish import (
+    files_sha256, publish_export, write_manifest)
 from odweights.components.voc_example_gen.executor import REJECTED_FILE, TOTALS_FILE
 from odweights.components.weight_gen.class_weights_io import (
     CLASS_WEIGHTS_FILE, load_class_weights)
@@ -312,6 +314,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                              split: split_totals[split]["max_boxes_per_image"]
                                              for split in splits}).encode("utf-8"))
 
+        write_manifest(export.uri)
         file_hashes = files_sha256(export.uri)
         export.set_json_value_custom_property("file_sha256", file_hashes)
         export.set_json_value_custom_property(

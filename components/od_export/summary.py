@@ -110,6 +110,7 @@ def summary_document(splits: Mapping[str, dict], num_shards: Mapping[str, int],
                      weights: Mapping[str, object], ingest_totals: Mapping[str, object]) -> dict:
     """summary.json: per split and class totals, the options, the ingest rejections."""
     return {
+        "status": "complete",
         "splits": {split: {**totals, "num_shards": num_shards[split]}
                    for split, totals in sorted(splits.items())},
         "training_split": training_split,
@@ -117,14 +118,35 @@ def summary_document(splits: Mapping[str, dict], num_shards: Mapping[str, int],
         "weights": dict(weights),
         # the largest label-map id: the OD API's num_classes
         "num_classes": ingest_totals.get("num_classes"),
-        "rejections": {
-            "images": ingest_totals.get("images_rejected"),
-            "objects": ingest_totals.get("objects_rejected"),
-            "by_reason": dict(ingest_totals.get("rejected_by_reason") or {}),
-            # exported without objects dropped on purpose (unknown_class, difficult)
-            "images_with_dropped_objects": ingest_totals.get("images_with_dropped_objects"),
-            "classes_without_exported_boxes": list(
-                ingest_totals.get("classes_without_exported_boxes") or []),
-        },
+        "rejections": _rejections(ingest_totals),
         "merge_classes": dict(ingest_totals.get("merge_classes") or {}),
+        "warnings": [f"split {split!r} has no examples: every image of it was rejected "
+                     "(see rejected.jsonl)"
+                     for split in ingest_totals.get("empty_splits") or []],
+    }
+
+
+def _rejections(ingest_totals: Mapping[str, object]) -> dict:
+    return {
+        "images": ingest_totals.get("images_rejected"),
+        "objects": ingest_totals.get("objects_rejected"),
+        "by_reason": dict(ingest_totals.get("rejected_by_reason") or {}),
+        # exported without objects dropped on purpose (unknown_class, difficult)
+        "images_with_dropped_objects": ingest_totals.get("images_with_dropped_objects"),
+        "classes_without_exported_boxes": list(
+            ingest_totals.get("classes_without_exported_boxes") or []),
+    }
+
+
+def stopped_summary_document(ingest_totals: Mapping[str, object], message: str) -> dict:
+    """summary.json of a run the VOC ExampleGen stopped: why, and what it rejected."""
+    return {
+        "status": "stopped",
+        "stopped_by": "VocExampleGen",
+        "message": message,
+        "splits": {split: dict(counters) for split, counters in
+                   sorted(dict(ingest_totals.get("per_split") or {}).items())},
+        "rejections": _rejections(ingest_totals),
+        "merge_classes": dict(ingest_totals.get("merge_classes") or {}),
+        "class_name_collisions": list(ingest_totals.get("class_name_collisions") or []),
     }

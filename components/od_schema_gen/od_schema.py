@@ -43,9 +43,15 @@ IMAGE_FORMATS = ("jpeg", "png")
 def infer_od_api_schema(
         split_statistics: Iterable[statistics_pb2.DatasetFeatureStatisticsList]
 ) -> schema_pb2.Schema:
-    """The schema of records whose statistics are `split_statistics` (one per split)."""
+    """The schema of records whose statistics are `split_statistics` (one per split).
+
+    Splits without examples are skipped: TFDV would mark every feature deprecated,
+    and an empty split is a legitimate outcome of the ingest (docs/ingest.md).
+    """
     schema = None
     for stats in split_statistics:
+        if not any(dataset.num_examples for dataset in stats.datasets):
+            continue
         if schema is None:
             schema = tfdv.infer_schema(stats, infer_feature_shape=False)
         else:

@@ -46,6 +46,7 @@ class Options(NamedTuple):
     exif_policy: str = DEFAULT_EXIF_POLICY
     reencode_unsupported: bool = False
     keep_partial_images: bool = False
+    exif_frame: str = ""  # 'stored' | 'displayed' | '': where <size> cannot tell
     merge_classes: Tuple[Tuple[str, str], ...] = ()  # (name, merged name), applied first
 
 
@@ -97,7 +98,9 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
         data = read_bytes(parsed.image_path)
     except OSError as error:
         return reject_image("missing_image", f"{parsed.image_path}: {error.strerror or error}")
-    image = check_image(data, options.exif_policy, options.reencode_unsupported)
+    annotated_size = (annotation.width, annotation.height) if annotation.width else None
+    image = check_image(data, options.exif_policy, options.reencode_unsupported,
+                        annotated_size, options.exif_frame or None)
     if isinstance(image, ImageRejected):
         return reject_image(image.reason, image.detail)
     if annotation.width is None:
@@ -172,7 +175,10 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     counts.add(entry.split, rj.EXAMPLES_OUT)
     counts.add(entry.split, rj.OBJECTS_OUT, len(kept))
     counts[rj.EXIF_FIXED] += int(image.exif_fixed)
-    counts[rj.EXIF_FLAGGED] += int(image.exif_orientation != 1 and not image.exif_fixed)
+    counts[rj.EXIF_FLAGGED] += int(image.exif_orientation != 1 and not image.exif_fixed
+                                   and not image.exif_tag_removed)
+    counts[rj.EXIF_TAG_REMOVED] += int(image.exif_tag_removed)
+    counts[rj.JPEG_TRAILING_DATA] += int(image.trailing_data)
     counts[rj.REENCODED_TO_PNG] += int(image.reencoded_to_png)
     counts[rj.BACKGROUND_IMAGES] += int(not kept)
     counts[rj.BOXES_CLIPPED] += sum(int(box.clipped) for _, box in kept)

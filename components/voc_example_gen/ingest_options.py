@@ -3,14 +3,14 @@ TensorFlow, shared by the component and `odweights run` (exit 2 within a second)
 
 from typing import Optional, Sequence
 
-from odweights.components.voc_example_gen.image_check import EXIF_POLICIES
+from odweights.components.voc_example_gen.image_check import EXIF_FRAMES, EXIF_POLICIES
 from odweights.components.weight_gen.weighting import is_number
 from odweights.errors import InvalidOptionsError
 from odweights.label_map import parse_label_map
 
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
 DEFAULT_CLIP_TOLERANCE = 0.01
-DEFAULT_EXIF_POLICY = "fix"
+DEFAULT_EXIF_POLICY = "auto"
 
 
 def training_split(splits: Sequence[str]) -> str:
@@ -19,7 +19,8 @@ def training_split(splits: Sequence[str]) -> str:
 
 
 def check_ingest_options(label_map_text: Optional[str], max_rejected_fraction: float,
-                         clip_tolerance: float, exif_policy: str) -> None:
+                         clip_tolerance: float, exif_policy: str,
+                         exif_frame: Optional[str] = None) -> None:
     """Raises InvalidOptionsError for an option the VOC ExampleGen cannot use."""
     if label_map_text is not None:
         parse_label_map(label_map_text)
@@ -34,3 +35,7 @@ def check_ingest_options(label_map_text: Optional[str], max_rejected_fraction: f
     if exif_policy not in EXIF_POLICIES:
         raise InvalidOptionsError(
             f"EXIF policy {exif_policy!r}: choose one of {', '.join(EXIF_POLICIES)}")
+    if exif_frame not in (None, "") + EXIF_FRAMES:
+        raise InvalidOptionsError(
+            f"EXIF frame {exif_frame!r}: choose one of {', '.join(EXIF_FRAMES)} (the frame "
+            "the annotation tool drew the boxes in)")

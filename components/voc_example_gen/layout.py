@@ -21,11 +21,10 @@ import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
 from odweights import features
-from odweights.components.voc_example_gen.split_names import check_split_names
+from odweights.components.voc_example_gen.split_names import IMAGE_SETS, check_split_names
 from odweights.errors import InvalidOptionsError
 from odweights.fileio import access_problem
 
-IMAGE_SETS = "ImageSets/Main"
 ANNOTATIONS = "Annotations"
 JPEG_IMAGES = "JPEGImages"
 FLAT_PATTERN = "*.xml"
@@ -96,6 +95,7 @@ def hash_split_index(source_id: str, split_config: example_gen_pb2.SplitConfig) 
 
 
 def _available_splits(year_roots: Iterable[str]) -> List[str]:
+    """The split files' names, for messages (class files, `<class>_<split>.txt`, left out)."""
     names = set()
     for root in year_roots:
         for path in tf.io.gfile.glob(posixpath.join(root, IMAGE_SETS, "*.txt")):
@@ -139,9 +139,11 @@ def voc_input_configs(
                        if _is_year_folder(posixpath.join(voc_dir, name.rstrip("/"))))
         input_base, roots, prefix = voc_dir, [posixpath.join(voc_dir, y) for y in years], "*/"
     if roots:
-        available = _available_splits(roots)
-        unknown = [name for name in splits if name not in available]
+        # a chosen name is looked up as it is: `train_small` is a split, not a class file
+        unknown = [name for name in splits if not any(
+            tf.io.gfile.exists(posixpath.join(root, IMAGE_SETS, f"{name}.txt")) for root in roots)]
         if unknown:
+            available = _available_splits(roots)
             raise InvalidOptionsError(
                 f"split(s) {unknown} not found in {voc_dir}: no ImageSets/Main/<split>.txt; "
                 f"available splits: {available or 'none'}")

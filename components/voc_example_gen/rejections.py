@@ -30,6 +30,9 @@ REASONS: Dict[str, tuple] = {
                                   "see reencode_unsupported"),
     "size_mismatch": (IMAGE, "<size> disagrees with the image's own width/height"),
     "exif_orientation": (IMAGE, "EXIF orientation is not 1 and exif_policy='reject'"),
+    "exif_frame_ambiguous": (IMAGE, "EXIF orientation is not 1 and <size> cannot tell the frame "
+                                    "of the boxes (orientation 2-4, a square image, no <size>); "
+                                    "see exif_frame"),
     "has_rejected_object": (IMAGE, "one of its objects was rejected for a data error (its own "
                                    "record says which): the object is still in the pixels and "
                                    "would be learnt as background; see keep_partial_images"),
@@ -92,13 +95,16 @@ REENCODED_TO_PNG = "reencoded_to_png"
 SIZE_FROM_IMAGE = "size_from_image"
 BACKGROUND_IMAGES = "background_images"
 IMAGES_WITH_DROPPED_OBJECTS = "images_with_dropped_objects"
+EXIF_TAG_REMOVED = "exif_tag_removed"
+JPEG_TRAILING_DATA = "jpeg_trailing_data"
 
 SPLIT_COUNTERS = (IMAGES_IN, EXAMPLES_OUT, IMAGES_REJECTED, OBJECTS_IN, OBJECTS_OUT,
                   OBJECTS_REJECTED, OBJECTS_IN_REJECTED_IMAGES)
 GLOBAL_COUNTERS = SPLIT_COUNTERS + (
     BOXES_CLIPPED, IMAGES_NOT_IN_SPLIT, ANNOTATION_FILES, ANNOTATIONS_LISTED,
     REPEATED_LISTINGS, EXIF_FIXED, EXIF_FLAGGED,
-    REENCODED_TO_PNG, SIZE_FROM_IMAGE, BACKGROUND_IMAGES, IMAGES_WITH_DROPPED_OBJECTS)
+    REENCODED_TO_PNG, SIZE_FROM_IMAGE, BACKGROUND_IMAGES, IMAGES_WITH_DROPPED_OBJECTS,
+    EXIF_TAG_REMOVED, JPEG_TRAILING_DATA)
 
 
 class Counts(collections.Counter):

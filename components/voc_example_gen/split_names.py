@@ -6,6 +6,8 @@ from typing import Sequence
 
 from odweights.errors import InvalidOptionsError
 
+IMAGE_SETS = "ImageSets/Main"  # of a VOCdevkit year folder: <split>.txt files
+
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 

@@ -13,7 +13,8 @@ from odweights import external_sort, features
 from odweights.components.od_export import input_reader, resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.options import ExportOptions
-from odweights.components.od_export.publish import files_sha256, publish_export
+from odweights.components.od_export.publish import (
+    files_sha256, publish_export, read_manifest, write_manifest)
 from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 
 
@@ -208,26 +209,47 @@ def test_input_reader_config_names_every_split():
     assert not config.train_input_reader.name
 
 
-def test_publish_replaces_stale_records_and_keeps_other_files(tmp_path):
-    artifact, destination = tmp_path / "artifact", tmp_path / "export"
-    artifact.mkdir()
-    destination.mkdir()
-    (artifact / "train.record-00000-of-00002").write_bytes(b"new0")
-    (artifact / "train.record-00001-of-00002").write_bytes(b"")
-    (artifact / "summary.json").write_text("{}")
-    (destination / "train.record-00000-of-00003").write_bytes(b"stale")
-    (destination / "val.record-00000-of-00001").write_bytes(b"stale")
-    (destination / "train.record-00000-of-00002").write_bytes(b"old")
+def _export(directory, files):
+    directory.mkdir()
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    write_manifest(str(directory))
+
+
+def test_publish_swaps_whole_exports_and_deletes_only_listed_files(tmp_path):
+    destination = tmp_path / "export"
+    _export(tmp_path / "first", {"train.record-00000-of-00002": b"old0",
+                                 "train.record-00001-of-00002": b"old1", "summary.json": b"1"})
+    publish_export(str(tmp_path / "first"), str(destination))
+    manifest = json.loads((destination / "manifest.json").read_text())["files"]
+    assert manifest["summary.json"] == {"size": 1, "sha256": hashlib.sha256(b"1").hexdigest()}
+    # files the manifest does not list are the user's: a look-alike shard, notes, a folder
+    (destination / "val.record-00000-of-00001").write_bytes(b"mine")
     (destination / "notes.txt").write_text("mine")
-    (destination / "summary.json").write_text("old")
-    published = publish_export(str(artifact), str(destination))
-    assert published == files_sha256(str(artifact))
-    assert published["train.record-00000-of-00002"] == hashlib.sha256(b"new0").hexdigest()
+    (destination / "charts").mkdir()
+    (destination / "charts" / "a.png").write_bytes(b"png")
+    inode = os.stat(destination).st_ino
+
+    _export(tmp_path / "second", {"train.record-00000-of-00001": b"new", "summary.json": b"22"})
+    published = publish_export(str(tmp_path / "second"), str(destination))
+    assert published == files_sha256(str(tmp_path / "second"))
     assert sorted(os.listdir(destination)) == [
-        "notes.txt", "summary.json", "train.record-00000-of-00002",
-        "train.record-00001-of-00002"]
-    assert (destination / "summary.json").read_text() == "{}"
-    assert (destination / "train.record-00001-of-00002").read_bytes() == b""
+        "charts", "manifest.json", "notes.txt", "summary.json", "train.record-00000-of-00001",
+        "val.record-00000-of-00001"]
+    assert (destination / "summary.json").read_bytes() == b"22"
+    assert (destination / "val.record-00000-of-00001").read_bytes() == b"mine"
+    assert (destination / "charts" / "a.png").read_bytes() == b"png"
+    assert os.stat(destination).st_ino != inode  # a new folder swapped in, not edited in place
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
+    assert read_manifest(str(destination)) == read_manifest(str(tmp_path / "second"))
+
+
+def test_publish_refuses_an_export_without_manifest(tmp_path):
+    (tmp_path / "artifact").mkdir()
+    (tmp_path / "artifact" / "summary.json").write_text("{}")
+    with pytest.raises(OdWeightsError, match="no manifest.json"):
+        publish_export(str(tmp_path / "artifact"), str(tmp_path / "export"))
+    assert not (tmp_path / "export").exists()
 
 
 def test_publish_refuses_a_missing_export(tmp_path):

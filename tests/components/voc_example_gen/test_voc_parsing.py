@@ -304,3 +304,56 @@ def test_case_collisions_list_every_spelling_and_a_few_files():
 def test_did_you_mean_compares_case_folded():
     assert class_names.did_you_mean("CAR", {"car": 1, "bus": 2}) == "car"
     assert class_names.did_you_mean("truck", {"car": 1}) is None
+
+
+def test_exif_auto_keeps_the_stored_frame_without_the_orientation_tag():
+    data = vf.jpeg(40, 30, orientation=6)
+    stored = check_image(data, annotated_size=(40, 30))
+    assert (stored.width, stored.height, stored.exif_tag_removed, stored.exif_fixed) == (
+        40, 30, True, False)
+    assert Image.open(io.BytesIO(stored.encoded)).getexif().get(0x0112) == 1
+    # lossless: only the two bytes of the orientation value changed
+    assert len(stored.encoded) == len(data)
+    assert sum(a != b for a, b in zip(stored.encoded, data)) == 1
+    assert tf.io.decode_image(stored.encoded, channels=3).shape == (30, 40, 3)
+
+
+def test_exif_auto_rotates_when_the_boxes_were_drawn_upright():
+    displayed = check_image(vf.jpeg(40, 30, orientation=6), annotated_size=(30, 40))
+    assert (displayed.width, displayed.height, displayed.exif_fixed) == (30, 40, True)
+    assert Image.open(io.BytesIO(displayed.encoded)).getexif().get(0x0112, 1) == 1
+
+
+@pytest.mark.parametrize("data, size", [
+    (vf.jpeg(40, 30, orientation=3), (40, 30)),     # rotated 180: same size either way
+    (vf.jpeg(30, 30, orientation=6), (30, 30)),     # square
+    (vf.jpeg(40, 30, orientation=8), None),         # no <size>
+])
+def test_exif_auto_rejects_what_the_size_cannot_tell_unless_the_frame_is_given(data, size):
+    assert check_image(data, annotated_size=size).reason == "exif_frame_ambiguous"
+    stored = check_image(data, annotated_size=size, exif_frame="stored")
+    assert stored.exif_tag_removed and Image.open(io.BytesIO(stored.encoded)).getexif().get(
+        0x0112) == 1
+    assert check_image(data, annotated_size=size, exif_frame="displayed").exif_fixed
+
+
+def test_exif_tag_removed_from_a_png_keeps_its_chunks_valid():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = vf.encode(vf.pixels(40, 30), "PNG", exif=exif.tobytes())
+    stored = check_image(data, annotated_size=(40, 30))
+    assert stored.exif_tag_removed and stored.format == "png"
+    reopened = Image.open(io.BytesIO(stored.encoded))
+    reopened.load()  # a bad chunk CRC would raise
+    assert reopened.getexif().get(0x0112) == 1
+    assert tf.io.decode_image(stored.encoded, channels=3).shape == (30, 40, 3)
+
+
+def test_jpeg_with_data_after_its_end_is_accepted_and_flagged():
+    motion_photo = vf.jpeg() + b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4
+    image = check_image(motion_photo)
+    assert isinstance(image, CheckedImage) and image.trailing_data
+    assert image.encoded == motion_photo
+    assert tf.io.decode_image(image.encoded, channels=3).shape == (30, 40, 3)
+    assert not check_image(vf.jpeg()).trailing_data
+    assert check_image(vf.jpeg()[:-300] + b"\xff\xd9" * 0).reason == "corrupt_image"
