@@ -151,7 +151,7 @@ def test_custom_artifact_types_are_valid_for_kfp_v2_and_resolve_in_the_container
 def test_yaml_output_is_a_pipeline_spec(compiled):
     _, spec, summary, pipeline_root, folder = compiled
     options = PipelineOptions(voc_dir=summary.dataset_dir, method="inverse_frequency",
-                              beam_args=(BEAM_ARG,))
+                              max_weight=3.0, beam_args=(BEAM_ARG,))
     output = folder / "pipeline.yaml"
     kubeflow_v2_runner.compile_pipeline(options, str(output), IMAGE, pipeline_root)
     from_yaml = pipeline_spec_pb2.PipelineSpec()
