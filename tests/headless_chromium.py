@@ -5,7 +5,9 @@ JSON messages separated by NUL bytes on file descriptors 3 and 4), so no
 driver, websocket library or network port is needed. Used by the browser test
 of the HTML run report and to take the screenshot in docs/report.md:
 
-    python tests/headless_chromium.py PAGE.html SCREENSHOT.png [HEIGHT]
+    python tests/headless_chromium.py PAGE.html SCREENSHOT.png [HEIGHT [SECTION_ID]]
+
+takes the top HEIGHT pixels of the page, or of the page from that section on.
 """
 
 import base64
@@ -30,6 +32,7 @@ _INSPECT = """JSON.stringify({
   title: document.title,
   sections: Array.from(document.querySelectorAll('section')).map(s => ({
     id: s.id, heading: (s.querySelector('h2') || {}).textContent || '',
+    top: s.getBoundingClientRect().top + window.scrollY,
     height: s.getBoundingClientRect().height})),
   images: Array.from(document.images).map(i => ({
     alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
@@ -108,10 +111,12 @@ def _console_errors(events: List[Dict[str, Any]]) -> List[str]:
     return errors
 
 
-def open_page(path: str, screenshot_height: Optional[int] = None) -> Dict[str, Any]:
+def open_page(path: str, screenshot_height: Optional[int] = None,
+              from_section: Optional[str] = None) -> Dict[str, Any]:
     """Loads the file in headless Chromium: {inspection, console_errors, screenshot (PNG)}.
 
-    The screenshot is the whole page, or its top `screenshot_height` pixels.
+    The screenshot is the whole page, or `screenshot_height` pixels of it from its
+    top or from the top of the section whose id is `from_section`.
     """
     chromium = find_chromium()
     if chromium is None:
@@ -148,10 +153,12 @@ def open_page(path: str, screenshot_height: Optional[int] = None) -> Dict[str, A
             inspection = json.loads(pipe.call(
                 "Runtime.evaluate", session, expression=_INSPECT,
                 returnByValue=True)["result"]["value"])
-            height = min(inspection["height"], screenshot_height or inspection["height"])
+            top = next((s["top"] for s in inspection["sections"] if s["id"] == from_section), 0)
+            height = min(inspection["height"] - top,
+                         screenshot_height or inspection["height"])
             shot = pipe.call("Page.captureScreenshot", session, format="png",
                              captureBeyondViewport=True,
-                             clip=dict(x=0, y=0, width=WIDTH, height=height, scale=1))
+                             clip=dict(x=0, y=top, width=WIDTH, height=height, scale=1))
             try:
                 pipe.call("Browser.close")
             except RuntimeError:
@@ -168,7 +175,8 @@ def open_page(path: str, screenshot_height: Optional[int] = None) -> Dict[str, A
 
 
 if __name__ == "__main__":
-    result = open_page(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    result = open_page(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 else None,
+                       sys.argv[4] if len(sys.argv) > 4 else None)
     with open(sys.argv[2], "wb") as out:
         out.write(result["screenshot"])
     print(json.dumps(dict(result["inspection"], images=len(result["inspection"]["images"]),

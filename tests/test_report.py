@@ -70,6 +70,15 @@ def test_boxes_outside_the_image_widen_the_canvas_so_they_stay_visible():
     assert pixels.getpixel((outside.width // 2, outside.height - 5))[2] > 150
 
 
+def test_budget_stops_rendering_once_its_bytes_are_spent():
+    image = thumbnails.decode(_jpeg(300, 200)).image
+    size = len(thumbnails.render(image, []).data_uri)
+    budget = thumbnails.Budget(limit_bytes=2 * size + size // 2)
+    drawn = [budget.render(image, []) for _ in range(4)]
+    assert [d is not None for d in drawn] == [True, True, False, False]
+    assert budget.used_bytes == budget.limit_bytes
+
+
 def test_an_unreadable_image_decodes_to_none():
     assert thumbnails.decode(b"not an image") is None
     assert thumbnails.decode(b"") is None

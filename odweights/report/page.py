@@ -31,7 +31,7 @@ figure img{display:block;max-width:256px;max-height:256px}
 figcaption{font-size:12px;word-break:break-word}figcaption b{display:block}
 .missing{width:256px;height:60px;display:flex;align-items:center;justify-content:center;
 background:#eee;color:#777;font-size:12px}
-.note{color:#555}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;
+.note{color:#555}.warning{color:#9a3412;font-weight:600}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;
 vertical-align:middle}
 """
 

@@ -122,10 +122,14 @@ def _boxes_text(count: int) -> str:
     return f"{count} box" if count == 1 else f"{count} boxes"
 
 
-def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: List[str]) -> Shown:
+def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: List[str],
+           budget: thumbnails.Budget) -> Shown:
     decoded = thumbnails.decode(example.encoded)
-    thumbnail = thumbnails.render(decoded.image, boxes) if decoded is not None else None
-    return Shown(thumbnail, example.source_id, lines)
+    if decoded is None:
+        return Shown(None, example.source_id, lines + ["the image cannot be decoded"])
+    thumbnail = budget.render(decoded.image, boxes)
+    return Shown(thumbnail, example.source_id,
+                 lines + ([] if thumbnail else [thumbnails.OVER_BUDGET]))
 
 
 def _is_reencoded(example: _Example) -> bool:
@@ -166,7 +170,7 @@ def clipped_boxes(example: _Example, annotation) -> List[thumbnails.Box]:
 
 def scan_split(export_dir: str, split: str, num_shards: int,
                find_annotation: Optional[Callable[[str], object]],
-               boxes_clipped: int) -> SplitRecords:
+               boxes_clipped: int, budget: thumbnails.Budget) -> SplitRecords:
     """Streams the split's record files once; `find_annotation(source_id)` gives the XML
     (or None) for the clipped-box check, which runs only while `boxes_clipped` > 0."""
     import tensorflow as tf
@@ -184,10 +188,10 @@ def scan_split(export_dir: str, split: str, num_shards: int,
         result.without_objects += int(not example.classes)
         if len(result.sample) < SAMPLE_SIZE:
             result.sample.append(_shown(example, _boxes_with_weights(example), [
-                example.filename, _boxes_text(len(example.classes))]))
+                example.filename, _boxes_text(len(example.classes))], budget))
         if len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
             result.reencoded.append(_shown(example, _boxes_with_weights(example), [
-                f"{example.filename} written as {example.format.upper()}"]))
+                f"{example.filename} written as {example.format.upper()}"], budget))
         if (find_annotation is not None and boxes_clipped > 0
                 and len(result.clipped) < MAX_FLAGGED and lookups < MAX_CLIP_LOOKUPS
                 and _on_border(example)):
@@ -195,5 +199,5 @@ def scan_split(export_dir: str, split: str, num_shards: int,
             drawn = clipped_boxes(example, find_annotation(example.source_id))
             if drawn:
                 result.clipped.append(_shown(example, drawn, [
-                    f"{example.filename}: {_boxes_text(len(drawn) // 2)} clipped"]))
+                    f"{example.filename}: {_boxes_text(len(drawn) // 2)} clipped"], budget))
     return result

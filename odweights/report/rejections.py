@@ -91,7 +91,8 @@ def _boxes(image: RejectedImage, annotation, width: int, height: int) -> List[th
     return boxes
 
 
-def show(record: dict, image: RejectedImage, input_base: str) -> Shown:
+def show(record: dict, image: RejectedImage, input_base: str,
+         budget: thumbnails.Budget) -> Shown:
     """The example of one rejection: the image with every box drawn, or why there is none."""
     index = record.get("object_index")
     lines = [image.file or "(no file)",
@@ -107,5 +108,7 @@ def show(record: dict, image: RejectedImage, input_base: str) -> Shown:
     undrawn = [b.label for b in boxes if not all(math.isfinite(v) for v in b[:4])]
     if undrawn:
         lines.append("not drawn (no usable coordinates): " + ", ".join(undrawn))
-    return Shown(thumbnails.render(decoded.image, boxes), f"{image.split} / {image.image_id}",
-                 lines)
+    thumbnail = budget.render(decoded.image, boxes)
+    if thumbnail is None:
+        lines.append(thumbnails.OVER_BUDGET)
+    return Shown(thumbnail, f"{image.split} / {image.image_id}", lines)

@@ -19,6 +19,10 @@ MAX_SIDE = 256
 OUTSIDE_MARGIN = 0.25
 """How far outside the image (a fraction of its width/height) boxes are still drawn."""
 JPEG_QUALITY = 80
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+"""Thumbnails one report holds at most (as data: URIs): with the text, the file stays
+under 20 MB for any dataset, however many splits or rejection reasons it has."""
+OVER_BUDGET = "not drawn: the report already holds its 16 MB of thumbnails"
 _BACKGROUND = (225, 225, 225)
 _LABEL_TEXT = (255, 255, 255)
 
@@ -107,3 +111,22 @@ def render(image: Image.Image, boxes: Sequence[Box]) -> Thumbnail:
     canvas.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return Thumbnail(f"data:image/jpeg;base64,{encoded}", width, height)
+
+
+class Budget:
+    """Renders thumbnails until MAX_IMAGE_BYTES of them are in the report, then refuses."""
+
+    def __init__(self, limit_bytes: int = MAX_IMAGE_BYTES):
+        self.limit_bytes = limit_bytes
+        self.used_bytes = 0
+
+    def render(self, image: Image.Image, boxes: Sequence[Box]) -> Optional[Thumbnail]:
+        """render(image, boxes), or None once the budget is spent."""
+        if self.used_bytes >= self.limit_bytes:
+            return None
+        thumbnail = render(image, boxes)
+        if self.used_bytes + len(thumbnail.data_uri) > self.limit_bytes:
+            self.used_bytes = self.limit_bytes
+            return None
+        self.used_bytes += len(thumbnail.data_uri)
+        return thumbnail

@@ -10,10 +10,8 @@ are the ones ML Metadata recorded, so the same run gives the same bytes.
 See docs/report.md.
 """
 
-import importlib.metadata
 import json
 import os
-import platform
 from html import escape
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -27,8 +25,6 @@ from odweights.report import chart, page, records, rejections, sources, thumbnai
 
 REPORT_FILE = "report.html"
 INGEST_TOTALS = "ingest_totals"  # the VOC ExampleGen's totals.json, a property of its artifacts
-_STACK = ("odweights", "tfx", "tensorflow", "apache-beam", "ml-metadata",
-          "tensorflow-transform", "Pillow")
 _MAX_PROPERTY = 60
 
 
@@ -58,12 +54,13 @@ def build_report(export_dir: str, metadata_path: str) -> str:
     totals = _ingest_totals(lineage)
     source = lineage.get("input") or {}
     input_base = source.get("input_base", "")
+    budget = thumbnails.Budget()
     split_records = [
         records.scan_split(export_dir, split, int(entry.get("num_shards") or 0),
                            (lambda source_id: sources.annotation_of_source_id(input_base,
                                                                                source_id))
                            if input_base else None,
-                           int(totals.get("boxes_clipped", 0)))
+                           int(totals.get("boxes_clipped", 0)), budget)
         for split, entry in summary.get("splits", {}).items()]
     rejected = rejections.collect(
         rejections.read_lines(os.path.join(export_dir, REJECTED_FILE)))
@@ -74,7 +71,8 @@ def build_report(export_dir: str, metadata_path: str) -> str:
     return page.document("odweights run report", subtitle, [
         ("run", "The run", _run_section(lineage, summary, totals)),
         ("classes", "Classes", _classes_section(summary, class_weights)),
-        ("rejections", "Rejections", _rejections_section(rejected, summary, input_base)),
+        ("rejections", "Rejections", _rejections_section(rejected, summary, input_base,
+                                                         budget)),
         ("quality", "Data-quality flags", _quality_section(lineage, totals, split_records,
                                                            summary, rejected.counts)),
         ("samples", "Sample of exported examples", _samples_section(split_records)),
@@ -97,14 +95,23 @@ def _property_text(value: Any) -> str:
     return text if len(text) <= _MAX_PROPERTY else text[:_MAX_PROPERTY] + " ..."
 
 
-def _versions() -> List[List[str]]:
-    rows = [["python", platform.python_version()]]
-    for name in _STACK:
-        try:
-            rows.append([name, importlib.metadata.version(name)])
-        except importlib.metadata.PackageNotFoundError:
-            rows.append([name, "not installed"])
-    return rows
+def _stack_table(executions: List[Mapping]) -> str:
+    """The stack each execution recorded (odweights.maker): one column per distinct stack."""
+    columns: Dict[str, List[str]] = {}
+    for execution in executions:
+        maker = execution.get("maker")  # absent for runs of an odweights that did not record it
+        if maker:
+            key = json.dumps(maker, sort_keys=True)
+            columns.setdefault(key, []).append(execution["component_id"])
+    if not columns:
+        return page.paragraph("Not recorded: this run's odweights did not record its stack.",
+                              "note")
+    makers = [json.loads(key) for key in columns]
+    fields = sorted({field for maker in makers for field in maker})
+    header = ["", *(", ".join(ids) if len(columns) > 1 else "every execution"
+                    for ids in columns.values())]
+    return page.table(header, [[field, *(_property_text(maker.get(field)) for maker in makers)]
+                               for field in fields])
 
 
 def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> List[str]:
@@ -117,6 +124,8 @@ def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> List[st
         ("TFX recorded", ", ".join(sorted({e["tfx_version"] for e in executions
                                            if e["tfx_version"]})) or "-"),
     ])]
+    for warning in summary.get("warnings") or []:  # recorded by newer OdExports only
+        parts.append(page.paragraph(f"Warning: {str(warning)[:500]}", "warning"))
     parts.append("<h3>Time per component</h3>")
     parts.append(page.table(
         ("component", "execution", "state", "started (UTC)", "seconds", "reused by later runs"),
@@ -141,8 +150,8 @@ def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> List[st
                                       for key, value in e["properties"].items()))
         for e in executions]))
     parts.append("<h3>Stack</h3>")
-    parts.append(page.paragraph("Versions in the environment that wrote this report.", "note"))
-    parts.append(page.table(("package", "version"), _versions()))
+    parts.append(page.paragraph("As each execution recorded it in ML Metadata.", "note"))
+    parts.append(_stack_table(executions))
     return parts
 
 
@@ -150,10 +159,13 @@ def _classes_section(summary: Mapping, class_weights: Mapping) -> List[str]:
     classes = class_weights.get("classes", [])
     parameters = {k: v for k, v in (class_weights.get("parameters") or {}).items()
                   if v not in (None, {}, [])}
+    scale = [f"{key} {class_weights[key]}" for key in ("normalize", "mean_box_weight")
+             if class_weights.get(key) is not None]  # recorded by newer WeightGens only
     parts = [page.paragraph(
         f"Weights by {class_weights.get('method')} from split "
         f"{class_weights.get('split')!r}"
-        + "".join(f", {k}={v}" for k, v in sorted(parameters.items())) + ".")]
+        + "".join(f", {k}={v}" for k, v in sorted(parameters.items()))
+        + (f"; {', '.join(scale)}" if scale else "") + ".")]
     splits = summary.get("splits", {})
     means = [f"{name}: {entry['weighted_objects'] / entry['objects']:.4g} over "
              f"{entry['objects']:,} boxes" for name, entry in splits.items()
@@ -182,7 +194,7 @@ def _classes_section(summary: Mapping, class_weights: Mapping) -> List[str]:
 
 
 def _rejections_section(rejected: rejections.Rejections, summary: Mapping,
-                        input_base: str) -> List[str]:
+                        input_base: str, budget: thumbnails.Budget) -> List[str]:
     recorded = summary.get("rejections", {})
     parts = [page.paragraph(
         f"Rejected: {recorded.get('images', 0):,} images, {recorded.get('objects', 0):,} "
@@ -198,7 +210,7 @@ def _rejections_section(rejected: rejections.Rejections, summary: Mapping,
                               (thumbnails.KEPT, "other boxes of the image")]))
     for reason, examples in rejected.examples.items():
         parts.append(f"<h3>{escape(reason)} ({rejected.counts[reason]:,})</h3>")
-        parts.append(page.figures([rejections.show(record, image, input_base)
+        parts.append(page.figures([rejections.show(record, image, input_base, budget)
                                    for record, image in examples]))
     return parts
 
