@@ -248,7 +248,9 @@ def _add_run(subparsers) -> None:
         "in OUT/metadata.sqlite and writes the OD API files to OUT/export. Running again "
         "into the same OUT reuses every result whose inputs and options did not change. "
         "Exit codes: 0 success, 1 internal failure, 2 invalid options, 3 bad input "
-        "(more rejected than --max-rejected-fraction allows, --strict, or data anomalies).")
+        "(more rejected than --max-rejected-fraction allows, --strict, class names that "
+        "differ only in case, an emptied training split, or data anomalies), 130 "
+        "interrupted (Ctrl-C; the same command resumes from the cache). See docs/run.md.")
     _add_pipeline_options(parser, output_dir=True)
     parser.set_defaults(handler=_run, run_parser=parser)
 

@@ -36,7 +36,8 @@ def test_run_help_lists_every_contract_flag(capsys):
                  "--resample", "--strict", "--max-rejected-fraction", "--orchestrator",
                  "--beam-arg", "--default-weight", "--rfs-rounding", "--seed",
                  "--drop-difficult", "--exif-policy", "--clip-tolerance",
-                 "--reencode-unsupported", "--normalize", "--max-weight", "--keep-weights"):
+                 "--reencode-unsupported", "--normalize", "--max-weight", "--keep-weights",
+                 "--keep-partial-images", "--merge-classes", "--exif-frame"):
         assert flag in text, flag
 
 
@@ -70,6 +71,8 @@ def voc_dir(tmp_path):
     (["--splits", "train,train"], "a name is given twice"),
     (["--splits", "train,../val"], "use letters, digits"),
     (["--beam-arg=runner=DirectRunner"], "Beam arguments must look like --name=value"),
+    (["--merge-classes", "Car"], "write NAME=TARGET pairs"),
+    (["--merge-classes", "a=b,b=c"], "'b' is both merged into another class"),
 ])
 def test_invalid_options_exit_2_at_once_with_a_hint(flags, message, voc_dir, tmp_path, capsys):
     started = time.monotonic()

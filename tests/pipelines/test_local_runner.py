@@ -253,7 +253,11 @@ def test_bad_input_beyond_the_fraction_exits_3_with_the_reason(
     result = _run_cli(["run", "--voc-dir", broken_dataset, "--output-dir", str(tmp_path),
                        "--orchestrator", orchestrator])
     assert result["code"] == errors.EXIT_BAD_INPUT, result["err"]
-    assert "max_rejected_fraction" in result["err"]
+    assert "--max-rejected-fraction" in result["err"]
+    # what went wrong is published where the export would be, on both orchestrators
+    with open(os.path.join(tmp_path, "export", "summary.json"), encoding="utf-8") as file:
+        assert json.load(file)["rejections"]["by_reason"]["malformed_xml"] == 2
+    assert os.path.getsize(os.path.join(tmp_path, "export", "rejected.jsonl")) > 0
     assert "[while running" not in result["err"]
     assert "internal failure" not in result["err"]
     assert f"[1/7] {'VocExampleGen':<18} FAILED after" in result["out"]

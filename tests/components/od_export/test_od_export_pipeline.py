@@ -289,8 +289,8 @@ def test_files_summary_and_config(first_run):
     root, _ = first_run
     directory = _published(root, "OdExport")
     assert sorted(os.listdir(directory)) == sorted(
-        ["class_weights.json", "input_reader.config", "label_map.pbtxt", "rejected.jsonl",
-         "summary.json"] + [f"{split}.record-{shard:05d}-of-00003"
+        ["class_weights.json", "input_reader.config", "label_map.pbtxt", "manifest.json",
+         "rejected.jsonl", "summary.json"] + [f"{split}.record-{shard:05d}-of-00003"
                             for split in SPLITS for shard in range(3)])
     summary = json.load(open(os.path.join(directory, "summary.json")))
     train = summary["splits"]["train"]
