@@ -7,6 +7,8 @@ import re
 import shlex
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -419,3 +421,15 @@ def test_reproduce_names_changed_input_and_versions_first_then_the_differing_rec
     assert train["split"] == "train" and train["compared"]
     assert train["differ"] == [source_id]
     assert not train["only_recorded"] and not train["only_reproduced"]
+
+
+@pytest.mark.e2e
+def test_audit_console_shows_the_audit_only(run):
+    """As a user runs it, in a fresh process: no third-party warnings on the console."""
+    _, output_dir = run
+    process = subprocess.run(
+        [sys.executable, "-m", "odweights.cli", "audit", os.path.join(output_dir, "export"),
+         "--verify"], capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stderr
+    assert process.stderr == ""
+    assert "Warning" not in process.stdout
