@@ -60,13 +60,25 @@ def files_sha256(directory: str) -> Dict[str, str]:
     return {name: file_sha256(os.path.join(directory, name)) for name in export_files(directory)}
 
 
+def _manifest_entries(directory: str) -> Dict[str, dict]:
+    """{name: {size, sha256}} of every file of `directory` but the manifest."""
+    return {name: {"size": tf.io.gfile.stat(os.path.join(directory, name)).length,
+                   "sha256": file_sha256(os.path.join(directory, name))}
+            for name in export_files(directory) if name != MANIFEST_FILE}
+
+
+def _write_manifest_file(directory: str, files: Dict[str, dict]) -> str:
+    """Writes `directory/manifest.json`; returns its sha256."""
+    text = json.dumps({"files": files}, indent=2, sort_keys=True) + "\n"
+    with tf.io.gfile.GFile(os.path.join(directory, MANIFEST_FILE), "w") as file:
+        file.write(text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def write_manifest(directory: str) -> Dict[str, dict]:
     """Writes `directory/manifest.json` listing every other file: {name: {size, sha256}}."""
-    files = {name: {"size": tf.io.gfile.stat(os.path.join(directory, name)).length,
-                    "sha256": file_sha256(os.path.join(directory, name))}
-             for name in export_files(directory) if name != MANIFEST_FILE}
-    with tf.io.gfile.GFile(os.path.join(directory, MANIFEST_FILE), "w") as file:
-        file.write(json.dumps({"files": files}, indent=2, sort_keys=True) + "\n")
+    files = _manifest_entries(directory)
+    _write_manifest_file(directory, files)
     return files
 
 
@@ -131,6 +143,8 @@ def _publish_locally(artifact_uri: str, destination: str, names: list,
                                               os.path.join(staging, name))
                      for name in names}
         _checked_against(manifest, published, staging)
+        if MANIFEST_FILE not in published:
+            published[MANIFEST_FILE] = _write_manifest_file(staging, manifest)
         if not os.path.isdir(destination):
             os.rename(staging, destination)
             return published
@@ -165,6 +179,8 @@ def _publish_file_by_file(artifact_uri: str, destination: str, names: list,
         published[name] = _copy_with_sha256(os.path.join(artifact_uri, name), partial)
         tf.io.gfile.rename(partial, os.path.join(destination, name), overwrite=True)
     _checked_against(manifest, published, destination)
+    if MANIFEST_FILE not in published:
+        published[MANIFEST_FILE] = _write_manifest_file(destination, manifest)
     for name in sorted(set(previous) - set(published)):
         if tf.io.gfile.exists(os.path.join(destination, name)):
             tf.io.gfile.remove(os.path.join(destination, name))
@@ -176,11 +192,11 @@ def publish_export(artifact_uri: str, destination: str) -> Dict[str, str]:
     the copied bytes (see the module docstring)."""
     if not tf.io.gfile.isdir(artifact_uri):
         raise OdWeightsError(f"{artifact_uri} is not an export directory (it does not exist)")
-    manifest = read_manifest(artifact_uri)
-    if manifest is None:
-        raise OdWeightsError(f"{artifact_uri} holds no {MANIFEST_FILE}: it is not a finished "
-                             "export")
     names = export_files(artifact_uri)
+    if not names:
+        raise OdWeightsError(f"{artifact_uri} holds no files: it is not a finished export")
+    # An export written before manifests existed (a cached artifact) gets one on the way.
+    manifest = read_manifest(artifact_uri) or _manifest_entries(artifact_uri)
     if os.path.normpath(artifact_uri) == os.path.normpath(destination):
         return files_sha256(destination)
     if "://" in destination:

@@ -345,11 +345,12 @@ def _write_totals(counts: Dict[str, int], label_map: Dict[str, int],
                   exported_classes: Iterable[str], class_names: Dict[str, list],
                   directory: str, split_names: List[str], user_map_text: str,
                   merge_classes: Dict[str, str]) -> None:
+    exported_classes = set(exported_classes)
     written = exported_label_map(label_map, exported_classes, user_map_text)
     totals = rj.make_totals(counts, split_names, len(written))
     totals["num_classes"] = max(written.values(), default=0)
     totals["classes_without_exported_boxes"] = sorted(
-        name for name in class_names if name in label_map and name not in set(exported_classes))
+        name for name in class_names if name in label_map and name not in exported_classes)
     totals["merge_classes"] = dict(sorted(merge_classes.items()))
     totals["class_name_collisions"] = case_collisions(class_names)
     totals["empty_splits"] = [split for split in split_names

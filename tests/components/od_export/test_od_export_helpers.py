@@ -14,7 +14,7 @@ from odweights.components.od_export import input_reader, resampling, sharding, s
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_export.publish import (
-    files_sha256, publish_export, read_manifest, write_manifest)
+    file_sha256, files_sha256, publish_export, read_manifest, write_manifest)
 from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 
 
@@ -244,12 +244,14 @@ def test_publish_swaps_whole_exports_and_deletes_only_listed_files(tmp_path):
     assert read_manifest(str(destination)) == read_manifest(str(tmp_path / "second"))
 
 
-def test_publish_refuses_an_export_without_manifest(tmp_path):
+def test_an_export_from_before_manifests_gets_one_when_published(tmp_path):
     (tmp_path / "artifact").mkdir()
     (tmp_path / "artifact" / "summary.json").write_text("{}")
-    with pytest.raises(OdWeightsError, match="no manifest.json"):
-        publish_export(str(tmp_path / "artifact"), str(tmp_path / "export"))
-    assert not (tmp_path / "export").exists()
+    published = publish_export(str(tmp_path / "artifact"), str(tmp_path / "export"))
+    assert sorted(published) == ["manifest.json", "summary.json"]
+    assert read_manifest(str(tmp_path / "export")) == {
+        "summary.json": {"size": 2, "sha256": hashlib.sha256(b"{}").hexdigest()}}
+    assert published["manifest.json"] == file_sha256(str(tmp_path / "export" / "manifest.json"))
 
 
 def test_publish_refuses_a_missing_export(tmp_path):

@@ -357,3 +357,23 @@ def test_jpeg_with_data_after_its_end_is_accepted_and_flagged():
     assert tf.io.decode_image(image.encoded, channels=3).shape == (30, 40, 3)
     assert not check_image(vf.jpeg()).trailing_data
     assert check_image(vf.jpeg()[:-300] + b"\xff\xd9" * 0).reason == "corrupt_image"
+
+
+def test_an_emptied_training_split_stops_the_run_an_emptied_other_split_does_not():
+    from odweights.components.voc_example_gen.executor import totals_problem
+
+    def totals(emptied):
+        counts = rj.Counts()
+        for split in ("train", "val"):
+            counts.add(split, rj.IMAGES_IN)
+            if split == emptied:
+                counts.reject(rj.Rejection("a.xml", "a", split, None, "missing_image", ""))
+            else:
+                counts.add(split, rj.EXAMPLES_OUT)
+        return dict(rj.make_totals(counts, ["train", "val"], 1), class_name_collisions=[])
+
+    options = {"max_rejected_fraction": 1.0}
+    assert totals_problem(totals("val"), options, "", ["train", "val"]) == ""
+    assert totals_problem(totals("train"), options, "", ["train", "val"]) == (
+        "VOC ExampleGen: every image of the training split 'train' was rejected (1 images); "
+        "nothing is left to train on. Rejected by reason:\n  missing_image  1")
