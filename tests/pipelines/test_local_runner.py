@@ -146,9 +146,14 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
         "train.record-00000-of-00001", "val.record-00000-of-00001", "label_map.pbtxt",
         "class_weights.json", "summary.json", "rejected.jsonl", "input_reader.config"}
     label_map = parse_label_map(open(os.path.join(export_dir, "label_map.pbtxt")).read())
-    weights = {c["name"]: c["weight"] for c in json.load(
-        open(os.path.join(export_dir, "class_weights.json")))["classes"]}
+    class_weights = json.load(open(os.path.join(export_dir, "class_weights.json")))
+    weights = {c["name"]: c["weight"] for c in class_weights["classes"]}
+    # The default scale: box-weighted mean 1 over the training split (docs/weights.md).
+    assert class_weights["normalize"] == "mean"
+    assert class_weights["mean_box_weight"] == pytest.approx(1.0, abs=1e-6)
+    assert max(weights.values()) > 1.0  # rare classes weigh more than the average box
     expected = dataset["summary"]
+    weight_sums = {}
     for split in ("train", "val"):
         records = list(tf.data.TFRecordDataset(  # uncompressed, as the OD API opens them
             os.path.join(export_dir, f"{split}.record-00000-of-00001")).as_numpy_iterator())
@@ -163,7 +168,11 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
             assert box_weights == pytest.approx([weights[name] for name in classes], rel=1e-6)
             assert all(name in label_map for name in classes)
             objects += len(classes)
+            weight_sums[split] = weight_sums.get(split, 0.0) + sum(box_weights)
         assert objects == expected.split_objects[split]
+    # The weights the OD API reads from the records agree: their mean over the training
+    # split's boxes is 1 (float32 in the records).
+    assert weight_sums["train"] / expected.split_objects["train"] == pytest.approx(1.0, abs=1e-6)
     reader = open(os.path.join(export_dir, "input_reader.config")).read()
     assert f'input_path: "{os.path.join(export_dir, "train.record-?????-of-00001")}"' in reader
 
@@ -189,6 +198,9 @@ def test_summary_json_and_printed_summary_agree_with_the_source(first_run, datas
     assert summary["rejections"]["images"] == 0 and summary["rejections"]["objects"] == 0
     printed = first_run["out"]
     assert "Rejected: 0 images, 0 objects" in printed
+    # The scale of the weights: mean_box_weight and their range.
+    [weights_line] = [line for line in printed.splitlines() if line.startswith("Weights: ")]
+    assert weights_line.startswith("Weights: normalize mean, mean_box_weight 1, range ")
     train_counts = expected.split_class_counts["train"]
     class_rows = {line.split()[0]: line.split() for line in printed.splitlines()
                   if line.startswith("  ") and line.split()[0] in expected.class_names}
