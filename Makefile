@@ -29,7 +29,7 @@ SAMPLE_IMAGES ?= 300
 RUN_DIR := build/run
 PYTEST_ARGS ?=
 
-.PHONY: run test bench venv clean docs lint tools-venv
+.PHONY: run test bench train-impact venv clean docs lint tools-venv
 
 venv: $(PROJECT_STAMP)
 
@@ -47,6 +47,17 @@ $(PROJECT_STAMP): $(LOCK_STAMP) pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
+# The TF Object Detection API and what it imports (requirements-odapi.lock,
+# pinned for TF 2.16, the tfx-1.16 stack): for the OD API tests and
+# `make train-impact` only, installed with --no-deps on top of the stack;
+# `make run` never installs it. See docs/training.md.
+ODAPI_STAMP := $(VENV)/.odapi-installed
+ODAPI_FOR_TESTS := $(if $(filter tfx-1.21,$(STACK)),,$(ODAPI_STAMP))
+
+$(ODAPI_STAMP): requirements-odapi.lock $(PROJECT_STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -r requirements-odapi.lock
+	@touch $@
+
 $(SAMPLE_DIR)/.complete: $(PROJECT_STAMP)
 	@rm -rf $(SAMPLE_DIR)
 	$(BIN)/odweights sample-data $(SAMPLE_DIR) --images $(SAMPLE_IMAGES) --seed 0
@@ -57,12 +68,17 @@ run: $(SAMPLE_DIR)/.complete
 
 # scripts/ensure-chromium: Debian's chromium for the HTML report's browser test
 # (installed once with apt-get; without apt, the test skips and says why).
-test: $(PROJECT_STAMP)
+test: $(PROJECT_STAMP) $(ODAPI_FOR_TESTS)
 	@scripts/ensure-chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(PROJECT_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The OD API trains the same SSD on five exports of the sample data (about 45
+# to 90 min on 2 cores); results in benchmarks/results/training-impact/.
+train-impact: $(ODAPI_STAMP)
+	$(BIN)/python benchmarks/training_impact.py $(TRAIN_IMPACT_ARGS)
 
 # make docs / make lint: MkDocs and Ruff in their own .venv-tools, from
 # requirements-tools.lock (resolved on Python 3.10), independent of the TFX
