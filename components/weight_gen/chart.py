@@ -24,6 +24,7 @@ MAX_NAME_WIDTH = 220
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
 GRID = (215, 215, 215)
+UNIT_LINE = (120, 120, 120)  # weight 1: the average box under normalize mean
 COUNT_BAR = (70, 110, 170)
 WEIGHT_BAR = (215, 120, 40)
 UNSEEN_TEXT = (180, 30, 30)
@@ -59,6 +60,8 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
         x = weights_left + PANEL_WIDTH * quarter / 4
         draw.line([(x, plot_top), (x, plot_bottom)], fill=GRID)
         draw.text((x - 6, plot_bottom + 4), f"{tick:g}", fill=TEXT, font=font)
+    unit_x = weights_left + PANEL_WIDTH / axis_max
+    draw.line([(unit_x, plot_top - 4), (unit_x, plot_bottom)], fill=UNIT_LINE)
 
     for row, (result, name) in enumerate(zip(results, names)):
         top = plot_top + row * ROW_HEIGHT + 3
