@@ -16,21 +16,8 @@ from tfx.components.statistics_gen import executor as statistics_gen_executor
 from odweights.maker import record_maker
 
 
-class StatisticsGenExecutor(statistics_gen_executor.Executor):
-    """TFX's StatisticsGen executor; its outputs record their maker."""
-
-    def Do(
-        self,
-        input_dict: dict[str, list[types.Artifact]],
-        output_dict: dict[str, list[types.Artifact]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        record_maker(output_dict)
-        return super().Do(input_dict, output_dict, exec_properties)
-
-
-class ExampleValidatorExecutor(example_validator_executor.Executor):
-    """TFX's ExampleValidator executor; its outputs record their maker."""
+class _RecordsMaker:
+    """Mixed in before a TFX executor class: records the maker, then runs its Do."""
 
     def Do(
         self,
@@ -40,3 +27,11 @@ class ExampleValidatorExecutor(example_validator_executor.Executor):
     ):
         record_maker(output_dict)
         return super().Do(input_dict, output_dict, exec_properties)
+
+
+class StatisticsGenExecutor(_RecordsMaker, statistics_gen_executor.Executor):
+    """TFX's StatisticsGen executor; its outputs record their maker."""
+
+
+class ExampleValidatorExecutor(_RecordsMaker, example_validator_executor.Executor):
+    """TFX's ExampleValidator executor; its outputs record their maker."""

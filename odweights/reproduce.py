@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from typing import Any
 
 from odweights import audit
@@ -300,7 +301,7 @@ def _before_lines(before: dict[str, Any]) -> list[str]:
     for entry in environment:
         if entry["field"] == "maker":
             lines.append(
-                f"  maker: not recorded by executions {entry['executions']} "
+                f"  maker: not recorded by executions {_ids(entry['executions'])} "
                 "(an older odweights made them)"
             )
         else:
@@ -308,7 +309,7 @@ def _before_lines(before: dict[str, Any]) -> list[str]:
                 f"  {entry['label']}: recorded "
                 f"{format_value(entry['field'], entry['recorded'])}, now "
                 f"{format_value(entry['field'], entry['now'])} (executions "
-                f"{', '.join(str(i) for i in entry['executions'])})"
+                f"{_ids(entry['executions'])})"
             )
     if not lines:
         return [
@@ -316,6 +317,10 @@ def _before_lines(before: dict[str, Any]) -> list[str]:
             "the same as recorded."
         ]
     return ["Before the run, what differs from the recorded run:", *lines]
+
+
+def _ids(execution_ids: list[int]) -> str:
+    return ", ".join(str(i) for i in sorted(execution_ids))
 
 
 # --- The run ------------------------------------------------------------------------
@@ -357,15 +362,17 @@ def _compare_files(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(one entry per file of either export as OdExport recorded it, the other files of
     new_dir). A file that holds the export folder's own path (input_reader.config) is
-    the same when it matches once the reproduction's folder reads as the recorded one."""
-    from odweights.components.od_export.publish import export_files, file_sha256
+    the same when it matches once the reproduction's folder reads as the recorded one;
+    manifest.json, which lists such a file's size and sha256, is then compared as
+    written for the files so read."""
+    from odweights.components.od_export.publish import MANIFEST_FILE, export_files, file_sha256
 
     present = export_files(new_dir)
     names = set(recorded) | set(reproduced_names)
     reproduced = {
         name: file_sha256(os.path.join(new_dir, name)) for name in present if name in names
     }
-    files = []
+    files, read_as_recorded = [], {}
     for name in sorted(names):
         expected, actual = recorded.get(name), reproduced.get(name)
         status, note = (SAME, "") if expected == actual else (DIFFERS, "")
@@ -373,11 +380,11 @@ def _compare_files(
             note = "not in the recorded export"
         elif actual is None:
             note = "not written by the reproduction"
-        elif (
-            status == DIFFERS
-            and _sha256_with_folder(os.path.join(new_dir, name), new_dir, destination) == expected
-        ):
-            status, note = SAME, f"once {new_dir} reads {destination}"
+        elif status == DIFFERS and name != MANIFEST_FILE:
+            data = _with_folder(os.path.join(new_dir, name), new_dir, destination)
+            if data is not None and hashlib.sha256(data).hexdigest() == expected:
+                status, note = SAME, f"once {new_dir} reads {destination}"
+                read_as_recorded[name] = data
         files.append(
             dict(
                 file=name,
@@ -387,17 +394,48 @@ def _compare_files(
                 note=note,
             )
         )
+    manifest = next((f for f in files if f["file"] == MANIFEST_FILE), None)
+    if (
+        manifest
+        and manifest["status"] == DIFFERS
+        and manifest["reproduced_sha256"]
+        and (read_as_recorded)
+    ):
+        if _manifest_sha256(new_dir, read_as_recorded) == manifest["recorded_sha256"]:
+            manifest["status"] = SAME
+            manifest["note"] = f"once {', '.join(sorted(read_as_recorded))} read(s) as recorded"
     return files, [name for name in present if name not in names]
 
 
-def _sha256_with_folder(path: str, folder: str, recorded_folder: str) -> str | None:
+def _with_folder(path: str, folder: str, recorded_folder: str) -> bytes | None:
+    """The file's bytes with `folder` replaced by `recorded_folder`; None without it."""
     with open(path, "rb") as file:
         data = file.read()
     if folder.encode("utf-8") not in data:
         return None
-    return hashlib.sha256(
-        data.replace(folder.encode("utf-8"), recorded_folder.encode("utf-8"))
-    ).hexdigest()
+    return data.replace(folder.encode("utf-8"), recorded_folder.encode("utf-8"))
+
+
+def _manifest_sha256(new_dir: str, replaced: dict[str, bytes]) -> str:
+    """sha256 of the manifest.json that OdExport's own writer gives for the files the
+    reproduction's manifest lists, with `replaced` ones as given (in a scratch folder
+    beside new_dir, removed afterwards)."""
+    from odweights.components.od_export.publish import (
+        MANIFEST_FILE,
+        file_sha256,
+        read_manifest,
+        write_manifest,
+    )
+
+    with tempfile.TemporaryDirectory(prefix=".manifest-", dir=os.path.dirname(new_dir)) as scratch:
+        for name in read_manifest(new_dir) or {}:
+            if name in replaced:
+                with open(os.path.join(scratch, name), "wb") as file:
+                    file.write(replaced[name])
+            else:
+                os.symlink(os.path.join(new_dir, name), os.path.join(scratch, name))
+        write_manifest(scratch)
+        return file_sha256(os.path.join(scratch, MANIFEST_FILE))
 
 
 def _split_of(name: str) -> str:
