@@ -2,7 +2,9 @@
 
 import importlib.metadata
 import json
+import os
 import platform
+import re
 import subprocess
 
 import odweights
@@ -95,3 +97,16 @@ def test_compiled_kubeflow_tasks_tell_their_executors_the_component_image(tmp_pa
     assert len(executors) == 7
     for executor in executors.values():
         assert {"name": maker.IMAGE_ENV, "value": image} in executor["container"]["env"]
+
+
+def test_each_component_image_names_the_lock_file_it_is_built_against():
+    kubeflow = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "kubeflow")
+    dockerfiles = [name for name in os.listdir(kubeflow)
+                   if name.startswith("Dockerfile") and not name.endswith(".dockerignore")]
+    assert "Dockerfile" in dockerfiles
+    for name in dockerfiles:
+        with open(os.path.join(kubeflow, name)) as file:
+            text = file.read()
+        [lock] = re.findall(r"--constraint (\S+)", text)
+        assert re.findall(rf"^ENV {maker.STACK_ENV}=(\S+)$", text, re.MULTILINE) == [lock], name
