@@ -303,6 +303,12 @@ def _scale(counts: Sequence[ClassCount], raw: Mapping[str, Optional[float]],
                 f"mean is {fixed / total:.6g}, not 1 as normalize mean requires; leave a "
                 "class to the method, or choose normalize max or none")
         return 1.0 / max(values)
+    if fixed >= total:
+        raise InvalidOptionsError(
+            f"the overridden classes ({', '.join(sorted(overrides))}) alone add {fixed:.6g} "
+            f"to the weights of the split's {total} boxes, and a box-weighted mean of 1 "
+            f"(normalize mean) allows {total} for all of them; lower the overrides, or "
+            "choose normalize max or none")
     try:
         return solve_scale(free, total - fixed, options.min_weight, options.max_weight)
     except InvalidOptionsError as error:

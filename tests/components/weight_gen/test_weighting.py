@@ -244,15 +244,19 @@ def test_overrides_are_held_fixed_while_the_mean_is_solved():
     assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize("options, message", [
     # 1000 * 1.2 > 1110: the other classes would need a negative weight.
-    ({"common": 1.2}, r"overridden classes \(common\) add 1200 to the 1110 boxes' weights"),
-    ({"common": 1, "middle": 1, "rare": 2}, "override every class with objects.*mean is 1.009"),
+    (dict(class_weights={"common": 1.2}),
+     r"overridden classes \(common\) alone add 1200 to the weights of the split's 1110 boxes"),
+    # middle and rare may not go below 0.5: 1000 * 1.06 + 110 * 0.5 > 1110.
+    (dict(class_weights={"common": 1.06}, min_weight=0.5),
+     r"overridden classes \(common\) add 1060 .* within \[55, inf\]"),
+    (dict(class_weights={"common": 1, "middle": 1, "rare": 2}),
+     "override every class with objects.*mean is 1.009"),
 ])
-def test_overrides_that_make_a_mean_of_one_impossible_are_refused(overrides, message):
+def test_overrides_that_make_a_mean_of_one_impossible_are_refused(options, message):
     with pytest.raises(InvalidOptionsError, match=message):
-        weighting.compute(worked_counts(), 10,
-                          WeightOptions(method="balanced", class_weights=overrides))
+        weighting.compute(worked_counts(), 10, WeightOptions(method="balanced", **options))
 
 
 def test_weight_ratio_is_largest_over_smallest():
