@@ -396,7 +396,11 @@ def _iso_time(milliseconds: int) -> str:
 
 def _verify(document: Dict[str, Any], export_dir: str) -> Dict[str, Any]:
     from odweights.components.od_export.publish import (
-        MANIFEST_FILE, export_files, file_sha256, read_manifest)
+        MANIFEST_FILE,
+        export_files,
+        file_sha256,
+        read_manifest,
+    )
     from odweights.components.od_export.sharding import is_record_file
 
     export = next(a for a in document["artifacts"] if a["id"] == document["export_artifact"])

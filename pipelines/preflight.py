@@ -5,7 +5,7 @@ Only local folders are checked; other file systems are read by the pipeline.
 """
 
 import os
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from odweights.components.voc_example_gen.split_names import IMAGE_SETS
 from odweights.errors import InvalidOptionsError
@@ -29,7 +29,7 @@ def check_output_dir(voc_dir: str, output_dir: str) -> None:
             "into its own input; choose an output folder outside the dataset")
 
 
-def _year_folders(voc_dir: str) -> List[str]:
+def _year_folders(voc_dir: str) -> list[str]:
     if os.path.isdir(os.path.join(voc_dir, IMAGE_SETS)):
         return [voc_dir]
     return sorted(os.path.join(voc_dir, name) for name in os.listdir(voc_dir)

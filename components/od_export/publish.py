@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import uuid
-from typing import Dict, Optional
 
 import tensorflow as tf
 
@@ -55,19 +54,19 @@ def file_sha256(path: str) -> str:
             digest.update(chunk)
 
 
-def files_sha256(directory: str) -> Dict[str, str]:
+def files_sha256(directory: str) -> dict[str, str]:
     """{file name: sha256} of every file of an export directory."""
     return {name: file_sha256(os.path.join(directory, name)) for name in export_files(directory)}
 
 
-def _manifest_entries(directory: str) -> Dict[str, dict]:
+def _manifest_entries(directory: str) -> dict[str, dict]:
     """{name: {size, sha256}} of every file of `directory` but the manifest."""
     return {name: {"size": tf.io.gfile.stat(os.path.join(directory, name)).length,
                    "sha256": file_sha256(os.path.join(directory, name))}
             for name in export_files(directory) if name != MANIFEST_FILE}
 
 
-def _write_manifest_file(directory: str, files: Dict[str, dict]) -> str:
+def _write_manifest_file(directory: str, files: dict[str, dict]) -> str:
     """Writes `directory/manifest.json`; returns its sha256."""
     text = json.dumps({"files": files}, indent=2, sort_keys=True) + "\n"
     with tf.io.gfile.GFile(os.path.join(directory, MANIFEST_FILE), "w") as file:
@@ -75,14 +74,14 @@ def _write_manifest_file(directory: str, files: Dict[str, dict]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_manifest(directory: str) -> Dict[str, dict]:
+def write_manifest(directory: str) -> dict[str, dict]:
     """Writes `directory/manifest.json` listing every other file: {name: {size, sha256}}."""
     files = _manifest_entries(directory)
     _write_manifest_file(directory, files)
     return files
 
 
-def read_manifest(directory: str) -> Optional[Dict[str, dict]]:
+def read_manifest(directory: str) -> dict[str, dict] | None:
     """{name: {size, sha256}} of the export in `directory`; None without a readable one."""
     path = os.path.join(directory, MANIFEST_FILE)
     try:
@@ -106,7 +105,7 @@ def _copy_with_sha256(source: str, target: str) -> str:
     return digest.hexdigest()
 
 
-def _checked_against(manifest: Dict[str, dict], hashes: Dict[str, str], where: str) -> None:
+def _checked_against(manifest: dict[str, dict], hashes: dict[str, str], where: str) -> None:
     wrong = sorted(name for name, entry in manifest.items() if hashes.get(name) != entry["sha256"])
     if wrong:
         raise OdWeightsError(
@@ -133,7 +132,7 @@ def _exchange(staging: str, destination: str) -> None:
 
 
 def _publish_locally(artifact_uri: str, destination: str, names: list,
-                     manifest: Dict[str, dict]) -> Dict[str, str]:
+                     manifest: dict[str, dict]) -> dict[str, str]:
     parent, base = os.path.split(os.path.abspath(destination))
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{base}.staging-{uuid.uuid4().hex}")
@@ -170,7 +169,7 @@ def _publish_locally(artifact_uri: str, destination: str, names: list,
 
 
 def _publish_file_by_file(artifact_uri: str, destination: str, names: list,
-                          manifest: Dict[str, dict]) -> Dict[str, str]:
+                          manifest: dict[str, dict]) -> dict[str, str]:
     tf.io.gfile.makedirs(destination)
     previous = read_manifest(destination) or {}
     published = {}
@@ -187,7 +186,7 @@ def _publish_file_by_file(artifact_uri: str, destination: str, names: list,
     return published
 
 
-def publish_export(artifact_uri: str, destination: str) -> Dict[str, str]:
+def publish_export(artifact_uri: str, destination: str) -> dict[str, str]:
     """Publishes the export in `artifact_uri` to `destination`; returns {file: sha256} of
     the copied bytes (see the module docstring)."""
     if not tf.io.gfile.isdir(artifact_uri):

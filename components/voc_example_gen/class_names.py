@@ -8,7 +8,7 @@ map (objects of other spellings are then `unknown_class`, with a hint).
 Free of TensorFlow, so that `odweights run` checks --merge-classes at once.
 """
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
 
 from odweights.errors import InvalidOptionsError
 
@@ -19,9 +19,9 @@ def folded(name: str) -> str:
     return name.strip().casefold()
 
 
-def parse_merge_classes(text: str) -> Dict[str, str]:
+def parse_merge_classes(text: str) -> dict[str, str]:
     """`Car=car,CAR=car` -> {'Car': 'car', 'CAR': 'car'}; raises InvalidOptionsError."""
-    mapping: Dict[str, str] = {}
+    mapping: dict[str, str] = {}
     for item in (part for part in (text or "").split(",") if part.strip()):
         source, separator, target = (value.strip() for value in item.partition("="))
         if not separator or not source or not target:
@@ -46,15 +46,15 @@ def format_merge_classes(mapping: Mapping[str, str]) -> str:
     return ",".join(f"{source}={target}" for source, target in sorted(mapping.items()))
 
 
-def case_collisions(objects_by_name: Mapping[str, Tuple[int, int, Sequence[str]]]
-                    ) -> List[List[dict]]:
+def case_collisions(objects_by_name: Mapping[str, tuple[int, int, Sequence[str]]]
+                    ) -> list[list[dict]]:
     """Groups of names equal when case-folded: per group, every spelling with its object
     count, file count and first (up to MAX_FILES_SHOWN) annotation files, the most
     frequent first.
 
     `objects_by_name` is {name: (objects, annotation files, some of those files)}.
     """
-    groups: Dict[str, List[str]] = {}
+    groups: dict[str, list[str]] = {}
     for name in objects_by_name:
         groups.setdefault(folded(name), []).append(name)
     result = []
@@ -71,7 +71,7 @@ def case_collisions(objects_by_name: Mapping[str, Tuple[int, int, Sequence[str]]
     return result
 
 
-def collision_message(groups: Iterable[List[dict]]) -> str:
+def collision_message(groups: Iterable[list[dict]]) -> str:
     """The exit-3 message: every group, each spelling's count, files of the minority ones,
     and both fixes."""
     lines = ["class names that differ only in letter case would become separate classes:"]
@@ -91,7 +91,7 @@ def collision_message(groups: Iterable[List[dict]]) -> str:
     return "\n".join(lines)
 
 
-def did_you_mean(name: str, label_map: Mapping[str, int]) -> Optional[str]:
+def did_you_mean(name: str, label_map: Mapping[str, int]) -> str | None:
     """The label-map name equal to `name` when case-folded, if there is one."""
     matches = sorted(known for known in label_map if folded(known) == folded(name))
     return matches[0] if matches else None

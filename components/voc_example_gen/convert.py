@@ -15,12 +15,18 @@ import tensorflow as tf
 from odweights import features
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
-    Annotation, AnnotationError, parse_annotation, resolve_image_path)
-from odweights.components.voc_example_gen.class_names import did_you_mean
+    Annotation,
+    AnnotationError,
+    parse_annotation,
+    resolve_image_path,
+)
 from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_box
+from odweights.components.voc_example_gen.class_names import did_you_mean
 from odweights.components.voc_example_gen.image_check import ImageRejected, check_image
 from odweights.components.voc_example_gen.ingest_options import (
-    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY)
+    DEFAULT_CLIP_TOLERANCE,
+    DEFAULT_EXIF_POLICY,
+)
 from odweights.fileio import read_bytes
 
 

@@ -31,9 +31,8 @@ from typing import Any, Dict, Iterable, List, Tuple
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.transforms.window import GlobalWindows
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
-from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -44,10 +43,21 @@ from odweights import label_map as label_map_lib
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.class_names import (
-    MAX_FILES_SHOWN, case_collisions, collision_message, format_merge_classes,
-    parse_merge_classes)
+    MAX_FILES_SHOWN,
+    case_collisions,
+    collision_message,
+    format_merge_classes,
+    parse_merge_classes,
+)
 from odweights.components.voc_example_gen.convert import (
-    Entry, Options, ParsedEntry, convert_entry, image_rejection, parse_entry, relative_path)
+    Entry,
+    Options,
+    ParsedEntry,
+    convert_entry,
+    image_rejection,
+    parse_entry,
+    relative_path,
+)
 from odweights.components.voc_example_gen.driver import resolve_input_properties
 from odweights.components.voc_example_gen.ingest_options import training_split
 from odweights.errors import IngestStoppedError, OdWeightsError

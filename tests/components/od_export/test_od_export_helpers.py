@@ -14,7 +14,12 @@ from odweights.components.od_export import input_reader, resampling, sharding, s
 from odweights.components.od_export.export_record import parse_export_record
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_export.publish import (
-    file_sha256, files_sha256, publish_export, read_manifest, write_manifest)
+    file_sha256,
+    files_sha256,
+    publish_export,
+    read_manifest,
+    write_manifest,
+)
 from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 
 

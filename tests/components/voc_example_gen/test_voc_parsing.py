@@ -5,20 +5,23 @@ import math
 
 import pytest
 import tensorflow as tf
+import voc_fixtures as vf
 from PIL import Image
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 
-import voc_fixtures as vf
 from odweights import features
 from odweights.components.voc_example_gen import class_names, layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.annotation import (
-    AnnotationError, may_hold_dtd, parse_annotation, resolve_image_path)
+    AnnotationError,
+    may_hold_dtd,
+    parse_annotation,
+    resolve_image_path,
+)
 from odweights.components.voc_example_gen.boxes import BoxRejected, normalise_box
 from odweights.components.voc_example_gen.image_check import CheckedImage, check_image
 from odweights.errors import InvalidOptionsError
-
 
 # ---- XML -----------------------------------------------------------------
 
