@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import json
 import math
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 from odweights.report import sources, thumbnails
 from odweights.report.records import Shown
@@ -52,12 +52,10 @@ def collect(records: Iterable[dict]) -> Rejections:
     examples: Dict[str, List[Tuple[dict, RejectedImage]]] = {}
     for (split, image_id, file), group in itertools.groupby(
             records, key=lambda r: (r.get("split"), r.get("image_id"), r.get("file"))):
-        image: Optional[RejectedImage] = None
+        image = RejectedImage(split or "", image_id or "", file or "", [], {})
         for record in group:
             reason = record.get("reason", "")
             counts[reason] = counts.get(reason, 0) + 1
-            if image is None:
-                image = RejectedImage(split or "", image_id or "", file or "", [], {})
             detail = str(record.get("detail", ""))[:_MAX_DETAIL]
             if record.get("object_index") is None:
                 image.image_reasons.append((reason, detail))
