@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -148,6 +149,9 @@ def summarize(system: str, sizes: Sequence[int], runs: Sequence[dict]) -> dict:
         "peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in runs],
         "peak_rss_growth": _round(growth(r1["peak_rss_mb"], r2["peak_rss_mb"]), 3),
     }
+    if r1.get("report_s") is not None and r2.get("report_s") is not None:
+        summary["report_s"] = [r1["report_s"], r2["report_s"]]
+        summary["report_share"] = [round(r["report_s"] / r["wall_s"], 4) for r in runs]
     if r1.get("components") and r2.get("components"):
         summary["components"] = component_costs(r1["components"], r2["components"], n1, n2)
     return summary
@@ -392,7 +396,20 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
     run = measure(odweights_command() + ["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
                   + mode_args, log)
     attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
+    run["report_s"] = report_seconds(run["stdout_tail"])
     return run
+
+
+_REPORT_LINE = re.compile(r"^Report: .* \(written in ([\d.]+) s\)$")
+
+
+def report_seconds(stdout_lines: Sequence[str]) -> Optional[float]:
+    """How long `odweights run` took to write report.html, from its summary line."""
+    for line in stdout_lines:
+        match = _REPORT_LINE.match(line)
+        if match:
+            return float(match.group(1))
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -515,6 +532,12 @@ def markdown(result: dict) -> str:
     if result.get("diagnosis"):
         lines += ["", "Why the throughput targets are missed (from the numbers above):", ""]
         lines += [f"- {reason}" for reason in result["diagnosis"]]
+    for key, _, _, summary in rows:
+        if summary.get("report_s"):
+            shares = " / ".join(f"{share:.1%}" for share in summary["report_share"])
+            lines += ["", f"Run report ({key}): report.html written in "
+                      f"{_pair(summary['report_s'])} s, {shares} of the run's wall time "
+                      "(target: at most 5 %, docs/report.md)."]
     for key, _, _, summary in rows:
         if not summary.get("components"):
             continue

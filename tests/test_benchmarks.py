@@ -188,3 +188,19 @@ def test_git_commit_names_the_checked_out_commit():
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=bench.REPO_DIR,
                           capture_output=True, text=True, check=True).stdout.strip()
     assert bench.git_commit() in (head, head + "-dirty")
+
+
+def test_report_share_is_read_from_the_run_summary_line():
+    lines = ["Log: /o/run.log", "Report: /o/export/report.html (written in 0.6 s)",
+             "Finished in 55.1 s (+ 51.6 s loading TFX)"]
+    assert bench.report_seconds(lines) == pytest.approx(0.6)
+    assert bench.report_seconds(lines[:1]) is None
+    runs = [{"wall_s": wall, "peak_rss_mb": 100.0, "report_s": report}
+            for wall, report in ((60.0, 0.6), (120.0, 1.8))]
+    summary = bench.summarize("c:default", [300, 3000], runs)
+    assert summary["report_s"] == [0.6, 1.8] and summary["report_share"] == [0.01, 0.015]
+    table = bench.markdown({"date": "today", "sizes": [300, 3000],
+                            "summaries": {"c:default": summary}, "checks": [],
+                            "machine": bench.machine_description()})
+    assert ("Run report (c:default): report.html written in 0.6 / 1.8 s, 1.0% / 1.5% of the "
+            "run's wall time") in table
