@@ -9,13 +9,15 @@ class_weights.json.
 import dataclasses
 import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from google.protobuf import json_format
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from odweights.components.od_export.input_reader import INPUT_READER_FILE
 from odweights.errors import OdWeightsError
+from odweights.maker import MAKER_PROPERTY, format_maker
 
 STATE_NAMES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -38,6 +40,7 @@ class ExecutionRecord:
     started_ms: int
     ended_ms: int
     outputs: Dict[str, List[str]]  # output key -> artifact URIs
+    maker: Dict[str, Any] = dataclasses.field(default_factory=dict)  # recorded on its outputs
 
     @property
     def state_name(self) -> str:
@@ -127,11 +130,14 @@ def _execution_record(store, component_id: str,
         uri = artifacts[event.artifact_id].uri
         if uri not in outputs.setdefault(key, []):
             outputs[key].append(uri)
+    makers = [json_format.MessageToDict(artifact.custom_properties[MAKER_PROPERTY].struct_value)
+              for artifact in artifacts.values() if MAKER_PROPERTY in artifact.custom_properties]
     return ExecutionRecord(
         component_id=component_id, execution_id=execution.id,
         state=execution.last_known_state,
         started_ms=execution.create_time_since_epoch,
-        ended_ms=execution.last_update_time_since_epoch, outputs=outputs)
+        ended_ms=execution.last_update_time_since_epoch, outputs=outputs,
+        maker=makers[0] if makers else {})
 
 
 def read_json(path: str) -> dict:
@@ -174,12 +180,27 @@ def _weights_line(class_weights: Mapping, export_weights: Mapping) -> List[str]:
     return [line]
 
 
+def _maker_lines(executions: Sequence[ExecutionRecord]) -> List[str]:
+    """`Made by ...` as ML Metadata recorded it (see docs/audit.md); the components
+    after each maker only when they differ (cached steps of an older code)."""
+    makers: List[Dict[str, Any]] = []
+    for record in executions:
+        if record.maker not in makers:
+            makers.append(record.maker)
+    if len(makers) == 1:
+        return [f"Made by {format_maker(makers[0])}"]
+    return [f"Made by {format_maker(maker)} ("
+            + ", ".join(r.component_id for r in executions if r.maker == maker) + ")"
+            for maker in makers]
+
+
 def format_summary(run: RunRecord, export_dir: str, summary: Mapping, class_weights: Mapping,
                    metadata_path: str, log_file: Optional[str] = None) -> str:
     """The end-of-run report: components, splits, classes, rejections, where the export is."""
     lines = [f"Run {run.run_id}", ""]
     lines += _table(("component", "state", "seconds"),
                     [(r.component_id, r.state_name, f"{r.seconds:.1f}") for r in run.executions])
+    lines += ["", *_maker_lines(run.executions)]
 
     splits = summary.get("splits", {})
     lines += ["", "Splits"]

@@ -350,6 +350,7 @@ def test_reproduce_makes_the_sample_export_again_file_by_file(run, capsys, tmp_p
         assert re.search(rf"^  same +{re.escape(name)}( |$)", out, re.MULTILINE), name
     assert "DIFFERS" not in out
     assert "Reproduced: every file is the same." in out
+    assert f"Made by odweights {odweights.__version__}" in out  # the run's own summary
     assert _tree_state(output_dir) == before  # never writes into the audited output folder
     # The reproduction is an export of its own, with its own recorded maker.
     exit_code, out, _ = _audit(capsys, os.path.join(target, "export"), "--json")
@@ -435,3 +436,23 @@ def test_audit_console_shows_the_audit_only(run):
     assert process.returncode == 0, process.stderr
     assert process.stderr == ""
     assert "Warning" not in process.stdout
+
+
+def test_recorded_command_spells_out_every_option_and_parses_back_the_same(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parser = cli.build_parser()
+    argv = ["run", "--voc-dir", "data", "--output-dir", "out", "--label-map", "map.pbtxt",
+            "--drop-difficult", "--min-weight", "0.1", "--class-weights", "top=1.0,dress=0.1",
+            "--beam-arg=--direct_num_workers=2", "--beam-arg=--runner=DirectRunner"]
+    args = parser.parse_args(argv)
+    command = cli._run_command(args)
+    assert command["output_dir"] == str(tmp_path / "out") and command["cwd"] == str(tmp_path)
+    options = command["options"]
+    assert options[options.index("--voc-dir") + 1] == str(tmp_path / "data")
+    assert options[options.index("--label-map") + 1] == str(tmp_path / "map.pbtxt")
+    again = parser.parse_args(["run", *options, "--output-dir", "out"])
+    expected = dict(vars(args), voc_dir=str(tmp_path / "data"),
+                    label_map=str(tmp_path / "map.pbtxt"))
+    assert {k: v for k, v in vars(again).items() if k != "run_parser"} == {
+        k: v for k, v in expected.items() if k != "run_parser"}
