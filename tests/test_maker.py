@@ -5,7 +5,10 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
+
+import pytest
 
 import odweights
 from odweights import maker
@@ -48,6 +51,7 @@ def _git(root, *args):
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_commit_and_dirty_flag_of_a_checkout(tmp_path):
     assert maker._git_state(None) == (None, None)
     assert maker._git_state(str(tmp_path)) == (None, None)  # not a repository
