@@ -3,8 +3,10 @@
 From an exported TFRecord file or export folder, finds the OdApiExport
 artifact that produced it and walks ML Metadata's events back (artifact <-
 OUTPUT of execution <- INPUTs of that execution <- ...) to the VOC ExampleGen
-and its input folder. `--verify` re-hashes the exported files and recomputes
-the VOC input fingerprint, to tell whether anything changed since the run.
+and its input folder, with what made each step (odweights.maker) and the
+recorded `odweights run` command. `--verify` re-hashes the exported files and
+recomputes the VOC input fingerprint, to tell whether anything changed since
+the run; odweights.reproduce makes the export again.
 
 The JSON document (`--json`) has these stable fields:
   format: "odweights.audit/1"
@@ -13,13 +15,16 @@ The JSON document (`--json`) has these stable fields:
   executions: from the export back to the input, each with
     id, component_id, type, state, pipeline, run_id, start_time, end_time
     (ISO 8601 UTC), duration_seconds, tfx_version (that of its outputs),
-    properties (the execution properties), inputs and outputs ({key: [artifact
+    maker (the odweights_maker of its outputs, {} if none), properties (the
+    execution properties), inputs and outputs ({key: [artifact
     ids]}), reused_by ([{id, state, run_id}] of later runs served from cache)
   artifacts: every input and output of those executions, each with
     id, type, uri, state, create_time, properties, custom_properties,
     produced_by (execution id)
   input: the VOC input: execution, input_base, input_config, span, version,
     input_fingerprint
+  runs: each run of those executions once per maker: run_id, maker,
+    executions (ids), command (as `odweights run` recorded it, or null)
   verify (with --verify only): ok, files ([{file, status, recorded_sha256,
     actual_sha256}], status ok|changed|missing|unrecorded_record|extra),
     input ({status ok|changed|missing, recorded, actual})
@@ -35,8 +40,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from odweights.errors import BadInputError, InvalidOptionsError
-from odweights.maker import (
-    MAKER_PROPERTY, RUN_COMMAND_PROPERTY, format_command, format_maker)
+from odweights.maker import MAKER_PROPERTY, RUN_COMMAND_PROPERTY, format_command, format_maker
 
 FORMAT = "odweights.audit/1"
 
