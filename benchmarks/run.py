@@ -148,10 +148,15 @@ def summarize(system: str, sizes: Sequence[int], runs: Sequence[dict]) -> dict:
         "work_marginal_images_per_s": _round(_marginal_of("work_s", n1, n2, r1, r2), 1),
         "peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in runs],
         "peak_rss_growth": _round(growth(r1["peak_rss_mb"], r2["peak_rss_mb"]), 3),
+        "peak_worker_rss_mb": [_round(r.get("peak_single_process_rss_mb"), 1) for r in runs],
+        "peak_worker_open_files": [r.get("peak_single_process_open_files") for r in runs],
     }
     if r1.get("report_s") is not None and r2.get("report_s") is not None:
         summary["report_s"] = [r1["report_s"], r2["report_s"]]
         summary["report_share"] = [round(r["report_s"] / r["wall_s"], 4) for r in runs]
+    if r2.get("stage_bytes"):
+        summary["bytes_per_image"] = {stage: round(size / n2)
+                                      for stage, size in r2["stage_bytes"].items()}
     if r1.get("components") and r2.get("components"):
         summary["components"] = component_costs(r1["components"], r2["components"], n1, n2)
     return summary
@@ -234,12 +239,14 @@ def _round(value: Optional[float], digits: int) -> Optional[float]:
 
 class TreeMemoryPoller:
     """Peak resident memory of a process and all its descendants, summed
-    (Beam's multi-processing workers are children of the measured process)."""
+    (Beam's multi-processing workers are children of the measured process), and
+    per worker: the largest memory and the most open files of any one process."""
 
     def __init__(self, pid: int):
         self._root = psutil.Process(pid)
         self.peak_bytes = 0
         self.peak_single_bytes = 0
+        self.peak_single_open_files = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -261,10 +268,12 @@ class TreeMemoryPoller:
             for process in processes:
                 try:
                     rss = process.memory_info().rss
+                    open_files = process.num_fds()
                 except psutil.Error:
                     continue
                 total += rss
                 self.peak_single_bytes = max(self.peak_single_bytes, rss)
+                self.peak_single_open_files = max(self.peak_single_open_files, open_files)
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(RSS_POLL_SECONDS)
 
@@ -297,6 +306,7 @@ def measure(command: List[str], log_path: str) -> dict:
     return {"command": command, "started": started, "finished": finished,
             "wall_s": finished - started, "cpu_s": cpu_s, "peak_rss_mb": poller.peak_bytes / 2**20,
             "peak_single_process_rss_mb": poller.peak_single_bytes / 2**20,
+            "peak_single_process_open_files": poller.peak_single_open_files,
             "reported": reported, "stdout_tail": stdout.splitlines()[-40:]}
 
 
@@ -396,6 +406,7 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
     run = measure(odweights_command() + ["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
                   + mode_args, log)
     attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
+    run["stage_bytes"] = stage_bytes(voc_dir, out_dir)
     run["report_s"] = report_seconds(run["stdout_tail"])
     return run
 
@@ -410,6 +421,31 @@ def report_seconds(stdout_lines: Sequence[str]) -> Optional[float]:
         if match:
             return float(match.group(1))
     return None
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(parent, name))
+               for parent, _, names in os.walk(folder) for name in names)
+
+
+def stage_bytes(voc_dir: str, out_dir: str) -> Dict[str, int]:
+    """Bytes at each stage of a run of (c): the input, each component's artifacts
+    (OUT/pipeline/<component>), and the export."""
+    sizes = {"input (VOC)": _folder_bytes(voc_dir)}
+    pipeline_root = os.path.join(out_dir, "pipeline")
+    for component in sorted(os.listdir(pipeline_root)) if os.path.isdir(pipeline_root) else []:
+        if os.path.isdir(os.path.join(pipeline_root, component)):
+            sizes[component] = _folder_bytes(os.path.join(pipeline_root, component))
+    sizes["export"] = _folder_bytes(os.path.join(out_dir, "export"))
+    return sizes
+
+
+def measure_startup(work_dir: str) -> dict:
+    """The floor of any start-up: a fresh `python -c "import tensorflow"`."""
+    run = measure([sys.executable, "-c", "import tensorflow"],
+                  os.path.join(work_dir, "import-tensorflow.log"))
+    return {"import_tensorflow_s": round(run["wall_s"], 3),
+            "import_tensorflow_cpu_s": round(run["cpu_s"], 3)}
 
 
 # --------------------------------------------------------------------------
@@ -532,12 +568,30 @@ def markdown(result: dict) -> str:
     if result.get("diagnosis"):
         lines += ["", "Why the throughput targets are missed (from the numbers above):", ""]
         lines += [f"- {reason}" for reason in result["diagnosis"]]
+    lines += ["", "Per worker (the largest single process of the run's process tree), to check "
+              "that workers stay bounded as the data grows 10x (docs/scale.md):", "",
+              f"| system | Beam mode | peak RSS MB ({n1} / {n2}) | peak open files ({n1} / {n2}) |",
+              "|---|---|---|---|"]
+    for _, system, mode, summary in rows:
+        lines.append(f"| ({system}) | {mode or '-'} | {_pair(summary['peak_worker_rss_mb'], 0)} "
+                     f"| {_pair(summary['peak_worker_open_files'], 0)} |")
+    startup = result.get("startup")
+    if startup:
+        lines += ["", f"Start-up: `python -c \"import tensorflow\"` takes "
+                  f"{_fmt(startup['import_tensorflow_s'])} s ({_fmt(startup['import_tensorflow_cpu_s'])} "
+                  "CPU s), the floor of any TFX process; first work s above is the start-up "
+                  "of each system (process start to its first component)."]
     for key, _, _, summary in rows:
         if summary.get("report_s"):
             shares = " / ".join(f"{share:.1%}" for share in summary["report_share"])
             lines += ["", f"Run report ({key}): report.html written in "
                       f"{_pair(summary['report_s'])} s, {shares} of the run's wall time "
                       "(target: at most 5 %, docs/report.md)."]
+    for key, _, _, summary in rows:
+        if summary.get("bytes_per_image"):
+            lines += ["", f"Bytes per image at each stage, ({key}), {n2} images:", "",
+                      "| stage | bytes per image |", "|---|---|"]
+            lines += [f"| {stage} | {size} |" for stage, size in summary["bytes_per_image"].items()]
     for key, _, _, summary in rows:
         if not summary.get("components"):
             continue
@@ -602,11 +656,13 @@ def main(argv=None) -> int:
             run["wall_s_all"] = [round(attempt["wall_s"], 3) for attempt in attempts]
             runs.setdefault(key, []).append(run)
     summaries = {key: summarize(key, args.sizes, key_runs) for key, key_runs in runs.items()}
+    startup = measure_startup(args.work_dir)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),
         "sizes": args.sizes,
         "repeat": args.repeat,
+        "startup": startup,
         "summaries": summaries,
         "checks": compare(summaries),
         "diagnosis": diagnose(summaries),

@@ -87,6 +87,16 @@ def test_measure_counts_the_memory_of_the_whole_process_tree(tmp_path):
     assert run["peak_rss_mb"] >= run["peak_single_process_rss_mb"] > 300
 
 
+def test_measure_counts_the_open_files_of_one_worker(tmp_path):
+    # 50 files held open at once by the grandchild (one worker of the tree).
+    grandchild = ("import tempfile, time; files = [tempfile.TemporaryFile() for _ in range(50)]; "
+                  "time.sleep(1.0)")
+    run = bench.measure([sys.executable, "-c", f"import subprocess, sys; subprocess.run("
+                         f"[sys.executable, '-c', {grandchild!r}], check=True)"],
+                        str(tmp_path / "files.log"))
+    assert run["peak_single_process_open_files"] >= 50
+
+
 def test_measure_reports_a_failing_command_with_its_log(tmp_path):
     with pytest.raises(RuntimeError, match="exit code 3"):
         bench.measure([sys.executable, "-c", "import sys; sys.exit(3)"],
