@@ -14,6 +14,7 @@ captures what they log and warn while they load.
 """
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -103,6 +104,7 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                     raise KeyboardInterrupt from None
                 if isinstance(error, errors.IngestStoppedError) and error.report_dir:
                     _publish_stopped_report(error, export_dir)
+                    _write_stopped_run_report(output_dir, stream)
                 raise user_error(error, log_file) from error
         record, report = _finish(options, metadata_path, export_dir, log_file, started_ms,
                                  COMPONENT_IDS)
@@ -120,6 +122,17 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                  f"(+ {started - loading:.1f} s loading TFX)\n")
     stream.flush()
     return record
+
+
+def _write_stopped_run_report(output_dir: str, stream: TextIO) -> None:
+    """report.html of a stopped run (what was rejected, drawn), so that the previous run's
+    report does not stay beside this run's files. A failure to write it is logged: the
+    error that stopped the run is the one to report."""
+    try:
+        from odweights.report.writer import write_report
+        stream.write(f"Report: {write_report(output_dir)}\n")
+    except Exception:  # pylint: disable=broad-except
+        logging.getLogger(__name__).exception("the report of the stopped run was not written")
 
 
 def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -> None:

@@ -256,6 +256,37 @@ def test_lineage_is_what_odweights_audit_prints(run):
     assert html.escape(document["input"]["input_fingerprint"]) in lineage
 
 
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """A run that the VOC ExampleGen stops: a truncated image is more than 1% of 12."""
+    root = tmp_path_factory.mktemp("voc_stopped")
+    sample_data.write_dataset(str(root), num_images=12, seed=6)
+    year = root / "VOCdevkit" / "VOC2007"
+    annotation = sorted((year / "Annotations").iterdir())[0]
+    image = year / "JPEGImages" / ElementTree.parse(annotation).getroot().find("filename").text
+    image.write_bytes(image.read_bytes()[:200])
+    out = tmp_path_factory.mktemp("out_stopped")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main(["run", "--voc-dir", str(root / "VOCdevkit"), "--output-dir", str(out)])
+    path = out / "export" / REPORT_FILE
+    return dict(code=code, out=str(out), path=str(path), printed=stdout.getvalue(),
+                html=path.read_text(encoding="utf-8"))
+
+
+def test_a_stopped_run_reports_why_and_its_rejections(stopped_run):
+    assert stopped_run["code"] == 3
+    assert f"Report: {stopped_run['path']}" in stopped_run["printed"]
+    text = stopped_run["html"]
+    assert re.findall(r'<section id="([a-z]+)">', text) == list(SECTIONS)
+    assert "The run stopped at VocExampleGen: " in _section(text, "run")
+    assert "<h3>corrupt_image (1)</h3>" in _section(text, "rejections")
+    assert "Not written: the run stopped before this step." in _section(text, "samples")
+    before = stopped_run["html"].encode()
+    assert cli.main(["report", stopped_run["out"]]) == 0
+    assert open(stopped_run["path"], "rb").read() == before
+
+
 def test_report_renders_in_chromium_without_errors(run, tmp_path):
     if headless_chromium.find_chromium() is None:
         if os.environ.get("CI") == "true":

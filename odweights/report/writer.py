@@ -21,10 +21,12 @@ from odweights.components.voc_example_gen.executor import REJECTED_FILE
 from odweights.components.voc_example_gen.rejections import REASONS
 from odweights.components.weight_gen.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.pipelines.local_runner import EXPORT_DIR, METADATA_FILE
+from odweights.pipelines.run_summary import sqlite_store
 from odweights.report import chart, page, records, rejections, sources, thumbnails
 
 REPORT_FILE = "report.html"
 INGEST_TOTALS = "ingest_totals"  # the VOC ExampleGen's totals.json, a property of its artifacts
+STOPPED = "stopped"  # summary.json's status when the VOC ExampleGen stopped the run
 _MAX_PROPERTY = 60
 
 
@@ -48,8 +50,10 @@ def _read_json(path: str) -> Dict[str, Any]:
 
 def build_report(export_dir: str, metadata_path: str) -> str:
     """The report's HTML text."""
-    lineage = audit.lineage(export_dir, metadata_path)
     summary = _read_json(os.path.join(export_dir, SUMMARY_FILE))
+    if summary.get("status") == STOPPED:
+        return _stopped_report(export_dir, metadata_path, summary)
+    lineage = audit.lineage(export_dir, metadata_path)
     class_weights = _read_json(os.path.join(export_dir, CLASS_WEIGHTS_FILE))
     totals = _ingest_totals(lineage)
     source = lineage.get("input") or {}
@@ -78,6 +82,46 @@ def build_report(export_dir: str, metadata_path: str) -> str:
         ("samples", "Sample of exported examples", _samples_section(split_records)),
         ("lineage", "Lineage", _lineage_section(lineage)),
     ])
+
+
+def _stopped_report(export_dir: str, metadata_path: str, summary: Mapping) -> str:
+    """The report of a run that the VOC ExampleGen stopped: why, and what it rejected.
+    The later steps did not run, so their sections say so."""
+    input_base = _latest_input_base(metadata_path)
+    rejected = rejections.collect(
+        rejections.read_lines(os.path.join(export_dir, REJECTED_FILE)))
+    splits = summary.get("splits", {})
+    counters = sorted({name for entry in splits.values() for name in entry})
+    run_parts = [
+        page.paragraph(f"The run stopped at {summary.get('stopped_by', '-')}: "
+                       f"{summary.get('message', '')}", "warning"),
+        page.key_values([("input", input_base or "-"), ("export", export_dir),
+                         ("ML Metadata", metadata_path)]),
+        "<h3>Totals per split</h3>",
+        page.table(["split", *counters], [[name, *(entry.get(c) for c in counters)]
+                                          for name, entry in splits.items()])]
+    not_reached = [page.paragraph("Not written: the run stopped before this step.", "note")]
+    return page.document("odweights run report: stopped", f"export {export_dir}", [
+        ("run", "The run", run_parts),
+        ("classes", "Classes", not_reached),
+        ("rejections", "Rejections", _rejections_section(rejected, summary, input_base,
+                                                         thumbnails.Budget())),
+        ("quality", "Data-quality flags", not_reached),
+        ("samples", "Sample of exported examples", not_reached),
+        ("lineage", "Lineage", [page.paragraph(
+            "No export was recorded in ML Metadata: the run stopped before it.", "note")]),
+    ])
+
+
+def _latest_input_base(metadata_path: str) -> str:
+    """The VOC input of the newest execution that read one (the stopped one recorded it
+    when it started), or "" when ML Metadata has none."""
+    if not os.path.isfile(metadata_path):
+        return ""
+    store = sqlite_store(metadata_path)
+    readers = [e for e in store.get_executions() if audit.INPUT_BASE in e.custom_properties]
+    latest = max(readers, key=lambda e: e.id, default=None)
+    return latest.custom_properties[audit.INPUT_BASE].string_value if latest else ""
 
 
 def _ingest_totals(lineage: Mapping) -> Dict[str, Any]:
