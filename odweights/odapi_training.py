@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import types
-from typing import Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 from odweights import fileio
 from odweights.components.od_export.input_reader import INPUT_READER_FILE
@@ -47,7 +47,8 @@ def install_tf216_shims() -> None:
         raise RuntimeError(
             f"tf.keras is already {tf.keras.__name__} in this process; the OD API needs "
             "tf_keras: call install_tf216_shims() before anything uses tf.keras "
-            "(or run with TF_USE_LEGACY_KERAS=1)")
+            "(or run with TF_USE_LEGACY_KERAS=1)"
+        )
     if not hasattr(np, "float"):
         np.float = float
     if not hasattr(control_flow_ops, "case"):
@@ -60,21 +61,30 @@ def install_tf216_shims() -> None:
         sys.modules["tensorflow.compat.v1.estimator"] = estimator
     skip_tf_keras = autograph_config.DoNotConvert("tf_keras")
     if skip_tf_keras not in autograph_config.CONVERSION_RULES:
-        autograph_config.CONVERSION_RULES = (
-            (skip_tf_keras,) + tuple(autograph_config.CONVERSION_RULES))
+        autograph_config.CONVERSION_RULES = (skip_tf_keras,) + tuple(
+            autograph_config.CONVERSION_RULES
+        )
 
 
-def categories(export_dir: str) -> List[Dict]:
+def categories(export_dir: str) -> list[dict]:
     """An export's label map as the OD API's category list ({'id', 'name'}), by id."""
     text = fileio.read_bytes(os.path.join(export_dir, LABEL_MAP_FILE)).decode("utf-8")
-    return [{"id": class_id, "name": name}
-            for name, class_id in sorted(parse_label_map(text).items(), key=lambda item: item[1])]
+    return [
+        {"id": class_id, "name": name}
+        for name, class_id in sorted(parse_label_map(text).items(), key=lambda item: item[1])
+    ]
 
 
-def ssd_pipeline_config(input_readers: str, classes: int, batch_size: int = 8,
-                        steps: int = 1000, learning_rate: float = 0.04,
-                        warmup_steps: int = 100, image_size: int = 128,
-                        depth_multiplier: float = 0.35) -> str:
+def ssd_pipeline_config(
+    input_readers: str,
+    classes: int,
+    batch_size: int = 8,
+    steps: int = 1000,
+    learning_rate: float = 0.04,
+    warmup_steps: int = 100,
+    image_size: int = 128,
+    depth_multiplier: float = 0.35,
+) -> str:
     """A pipeline.config: small SSD MobileNetV2 from random initialisation.
 
     `input_readers` is an export's input_reader.config, pasted in as it is.
@@ -98,7 +108,9 @@ def ssd_pipeline_config(input_readers: str, classes: int, batch_size: int = 8,
       }}
       override_base_feature_extractor_hyperparams: true
     }}
-    box_coder {{ faster_rcnn_box_coder {{ y_scale: 10.0 x_scale: 10.0 height_scale: 5.0 width_scale: 5.0 }} }}
+    box_coder {{
+      faster_rcnn_box_coder {{ y_scale: 10.0 x_scale: 10.0 height_scale: 5.0 width_scale: 5.0 }}
+    }}
     matcher {{
       argmax_matcher {{
         matched_threshold: 0.5
@@ -200,8 +212,13 @@ def write_pipeline_config(export_dir: str, path: str, **options) -> str:
     return path
 
 
-def train(pipeline_config_path: str, model_dir: str, steps: int, seed: int = 0,
-          checkpoint_every_n: int = 1000) -> None:
+def train(
+    pipeline_config_path: str,
+    model_dir: str,
+    steps: int,
+    seed: int = 0,
+    checkpoint_every_n: int = 1000,
+) -> None:
     """Runs the OD API's `model_lib_v2.train_loop` for `steps` steps.
 
     The seed fixes the random initialisation (and the input order), so arms
@@ -214,18 +231,22 @@ def train(pipeline_config_path: str, model_dir: str, steps: int, seed: int = 0,
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(seed)
     model_lib_v2.train_loop(
-        pipeline_config_path=pipeline_config_path, model_dir=model_dir,
-        train_steps=steps, checkpoint_every_n=checkpoint_every_n,
-        checkpoint_max_to_keep=1000, record_summaries=False,
-        num_steps_per_iteration=1)
+        pipeline_config_path=pipeline_config_path,
+        model_dir=model_dir,
+        train_steps=steps,
+        checkpoint_every_n=checkpoint_every_n,
+        checkpoint_max_to_keep=1000,
+        record_summaries=False,
+        num_steps_per_iteration=1,
+    )
 
 
-def logged_losses(model_dir: str) -> List[Dict[str, float]]:
+def logged_losses(model_dir: str) -> list[dict[str, float]]:
     """The losses train_loop logged (TensorBoard scalars), one dict per step."""
     install_tf216_shims()
     import tensorflow as tf
 
-    by_step: Dict[int, Dict[str, float]] = {}
+    by_step: dict[int, dict[str, float]] = {}
     for path in sorted(glob.glob(os.path.join(model_dir, "train", "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
@@ -235,7 +256,7 @@ def logged_losses(model_dir: str) -> List[Dict[str, float]]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def load_configs(pipeline_config_path: str) -> Dict:
+def load_configs(pipeline_config_path: str) -> dict:
     """The OD API's parsed configs (`config_util.get_configs_from_pipeline_file`)."""
     install_tf216_shims()
     from object_detection.utils import config_util
@@ -243,19 +264,15 @@ def load_configs(pipeline_config_path: str) -> Dict:
     return config_util.get_configs_from_pipeline_file(pipeline_config_path)
 
 
-def build_model(configs: Dict, is_training: bool, checkpoint: Optional[str] = None):
-    """The detection model of `configs`, its variables restored from `checkpoint`."""
+def build_model(configs: dict, is_training: bool):
+    """The detection model of `configs` (variables created on first use)."""
     install_tf216_shims()
-    import tensorflow as tf
     from object_detection.builders import model_builder
 
-    model = model_builder.build(model_config=configs["model"], is_training=is_training)
-    if checkpoint:
-        tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
-    return model
+    return model_builder.build(model_config=configs["model"], is_training=is_training)
 
 
-def train_split_batches(configs: Dict, model, batch_size: int):
+def train_split_batches(configs: dict, model, batch_size: int):
     """One pass over the training split in batches, in file order, no augmentation.
 
     Through the OD API's own `inputs.train_input` (decoder, resizer, padding),
@@ -275,14 +292,15 @@ def train_split_batches(configs: Dict, model, batch_size: int):
     return inputs.train_input(train_config, reader, configs["model"], model=model)
 
 
-def batch_losses(model, features, labels) -> Dict[str, float]:
+def batch_losses(model, features, labels) -> dict[str, float]:
     """The OD API's losses on one batch, as `model_lib_v2.eager_train_step` computes them."""
     install_tf216_shims()
     from object_detection import model_lib, model_lib_v2
 
     labels = model_lib.unstack_batch(labels, unpad_groundtruth_tensors=True)
     losses, _ = model_lib_v2._compute_losses_and_predictions_dicts(  # pylint: disable=protected-access
-        model, features, labels, add_regularization_loss=False)
+        model, features, labels, add_regularization_loss=False
+    )
     return {name: float(value) for name, value in losses.items()}
 
 
@@ -300,17 +318,20 @@ def matched_anchor_weight_sum(model, features, labels) -> float:
 
     labels = model_lib.unstack_batch(labels, unpad_groundtruth_tensors=True)
     model_lib.provide_groundtruth(model, labels)
-    model.predict(features[fields.InputDataFields.image],
-                  features[fields.InputDataFields.true_image_shape])
+    model.predict(
+        features[fields.InputDataFields.image], features[fields.InputDataFields.true_image_shape]
+    )
     box_fields = fields.BoxListFields
     _, _, _, reg_weights, _ = model._assign_targets(  # pylint: disable=protected-access
         model.groundtruth_lists(box_fields.boxes),
         model.groundtruth_lists(box_fields.classes),
-        None, model.groundtruth_lists(box_fields.weights))
+        None,
+        model.groundtruth_lists(box_fields.weights),
+    )
     return float(tf.reduce_sum(reg_weights))
 
 
-def eval_input_config(configs: Dict, split: str):
+def eval_input_config(configs: dict, split: str):
     """The eval_input_reader of `split` (by its `name:`; the only one if unnamed)."""
     readers = list(configs["eval_input_configs"])
     named = [reader for reader in readers if reader.name == split]
@@ -321,15 +342,28 @@ def eval_input_config(configs: Dict, split: str):
     raise ValueError(f"no eval_input_reader named {split!r} in the pipeline config")
 
 
-def detections(configs: Dict, model, split: str) -> Iterator[Dict]:
-    """Detections and groundtruth of every image of an evaluation split.
-
-    Reads the split through the OD API's `inputs.eval_input` and runs the
-    model's preprocess/predict/postprocess; yields one dict per image with
-    normalised boxes and 1-based class ids, as PascalDetectionEvaluator takes them.
-    """
+def detector(model):
+    """The model's preprocess-free predict + postprocess as one tf.function
+    (trace it once, restore checkpoints into `model` between calls)."""
     install_tf216_shims()
     import tensorflow as tf
+
+    @tf.function
+    def detect(image, true_shape):
+        return model.postprocess(model.predict(image, true_shape), true_shape)
+
+    return detect
+
+
+def detections(configs: dict, model, detect, split: str, batch_size: int = 8) -> Iterator[dict]:
+    """Detections and groundtruth of every image of an evaluation split.
+
+    Reads the split through the OD API's `inputs.eval_input` (decoder, resizer),
+    in batches that keep the last, smaller one, and runs `detect` (from
+    `detector(model)`); yields one dict per image with normalised boxes and
+    1-based class ids, as PascalDetectionEvaluator takes them.
+    """
+    install_tf216_shims()
     from object_detection import inputs
     from object_detection.core import standard_fields as fields
 
@@ -337,65 +371,93 @@ def detections(configs: Dict, model, split: str) -> Iterator[Dict]:
     reader = type(eval_input_config(configs, split))()
     reader.CopyFrom(eval_input_config(configs, split))
     reader.include_source_id = True
+    reader.drop_remainder = False
     eval_config = type(configs["eval_config"])()
     eval_config.CopyFrom(configs["eval_config"])
-    eval_config.batch_size = 1
+    eval_config.batch_size = batch_size
     dataset = inputs.eval_input(eval_config, reader, configs["model"], model=model)
 
-    @tf.function
-    def detect(image, true_shape):
-        predictions = model.predict(image, true_shape)
-        return model.postprocess(predictions, true_shape)
-
     for features, labels in dataset:
-        found = detect(features[input_fields.image], features[input_fields.true_image_shape])
-        boxes_count = int(labels[input_fields.num_groundtruth_boxes][0])
-        classes = labels[input_fields.groundtruth_classes][0][:boxes_count]
-        difficult = labels.get(input_fields.groundtruth_difficult)
-        kept = int(found["num_detections"][0])
-        yield {
-            "source_id": features[input_fields.source_id][0].numpy().decode("utf-8"),
-            "groundtruth_boxes": labels[input_fields.groundtruth_boxes][0][:boxes_count].numpy(),
-            "groundtruth_classes": (tf.argmax(classes, axis=1) + 1).numpy(),
-            "groundtruth_difficult": (
-                difficult[0][:boxes_count].numpy().astype(bool) if difficult is not None
-                else None),
-            "detection_boxes": found["detection_boxes"][0][:kept].numpy(),
-            "detection_scores": found["detection_scores"][0][:kept].numpy(),
-            "detection_classes": (found["detection_classes"][0][:kept].numpy() + 1).astype(int),
+        found = {
+            key: value.numpy()
+            for key, value in detect(
+                features[input_fields.image], features[input_fields.true_image_shape]
+            ).items()
         }
+        truth = {key: value.numpy() for key, value in labels.items()}
+        source_ids = features[input_fields.source_id].numpy()
+        for index, source_id in enumerate(source_ids):
+            boxes = int(truth[input_fields.num_groundtruth_boxes][index])
+            kept = int(found["num_detections"][index])
+            difficult = truth.get(input_fields.groundtruth_difficult)
+            yield {
+                "source_id": source_id.decode("utf-8"),
+                "groundtruth_boxes": truth[input_fields.groundtruth_boxes][index][:boxes],
+                "groundtruth_classes": (
+                    truth[input_fields.groundtruth_classes][index][:boxes].argmax(axis=1) + 1
+                ),
+                "groundtruth_difficult": (
+                    difficult[index][:boxes].astype(bool) if difficult is not None else None
+                ),
+                "detection_boxes": found["detection_boxes"][index][:kept],
+                "detection_scores": found["detection_scores"][index][:kept],
+                "detection_classes": found["detection_classes"][index][:kept].astype(int) + 1,
+            }
 
 
-def pascal_ap(images: List[Dict], categories: List[Dict]) -> Tuple[float, Dict[str, float]]:
-    """mAP@0.5 and per-class AP@0.5 by the OD API's PascalDetectionEvaluator.
+def pascal_image_matches(images: list[dict], categories: list[dict]) -> list:
+    """Each image's matches of detections to groundtruth at IoU 0.5, by the OD API.
 
-    `images` are dicts from `detections`; an image may appear more than once
-    (a bootstrap sample): each occurrence is evaluated as its own image.
-    A class without groundtruth in `images` has AP NaN and is left out of the mAP.
+    One PascalDetectionEvaluator per image (images are matched independently);
+    its internal state (scores, true/false positive labels and groundtruth
+    counts per class) is what `pascal_ap` merges, so that a bootstrap resample
+    of the images costs a merge, not a new matching. `images`: dicts from
+    `detections`.
     """
     install_tf216_shims()
     from object_detection.core import standard_fields as fields
     from object_detection.utils import object_detection_evaluation
 
-    evaluator = object_detection_evaluation.PascalDetectionEvaluator(categories)
-    for index, image in enumerate(images):
-        image_id = f"{index}:{image['source_id']}"
+    matches = []
+    for image in images:
+        evaluator = object_detection_evaluation.PascalDetectionEvaluator(categories)
         groundtruth = {
             fields.InputDataFields.groundtruth_boxes: image["groundtruth_boxes"],
             fields.InputDataFields.groundtruth_classes: image["groundtruth_classes"],
         }
         if image["groundtruth_difficult"] is not None:
-            groundtruth[fields.InputDataFields.groundtruth_difficult] = (
-                image["groundtruth_difficult"])
-        evaluator.add_single_ground_truth_image_info(image_id, groundtruth)
-        evaluator.add_single_detected_image_info(image_id, {
-            fields.DetectionResultFields.detection_boxes: image["detection_boxes"],
-            fields.DetectionResultFields.detection_scores: image["detection_scores"],
-            fields.DetectionResultFields.detection_classes: image["detection_classes"],
-        })
+            groundtruth[fields.InputDataFields.groundtruth_difficult] = image[
+                "groundtruth_difficult"
+            ]
+        evaluator.add_single_ground_truth_image_info(image["source_id"], groundtruth)
+        evaluator.add_single_detected_image_info(
+            image["source_id"],
+            {
+                fields.DetectionResultFields.detection_boxes: image["detection_boxes"],
+                fields.DetectionResultFields.detection_scores: image["detection_scores"],
+                fields.DetectionResultFields.detection_classes: image["detection_classes"],
+            },
+        )
+        matches.append(evaluator._evaluation.get_internal_state())  # pylint: disable=protected-access
+    return matches
+
+
+def pascal_ap(matches: list, categories: list[dict]) -> tuple[float, dict[str, float]]:
+    """mAP@0.5 and per-class AP@0.5 of a list of images' matches (from
+    `pascal_image_matches`; an image may appear more than once) by the OD API's
+    PascalDetectionEvaluator. A class without groundtruth has AP NaN and is
+    left out of the mAP, as the evaluator does.
+    """
+    install_tf216_shims()
+    from object_detection.utils import object_detection_evaluation
+
+    evaluator = object_detection_evaluation.PascalDetectionEvaluator(categories)
+    for state in matches:
+        evaluator._evaluation.merge_internal_state(state)  # pylint: disable=protected-access
     metrics = evaluator.evaluate()
     prefix = "PascalBoxes_PerformanceByCategory/AP@0.5IOU/"
-    per_class = {category["name"]: float(metrics.get(prefix + category["name"], math.nan))
-                 for category in categories}
+    per_class = {
+        category["name"]: float(metrics.get(prefix + category["name"], math.nan))
+        for category in categories
+    }
     return float(metrics["PascalBoxes_Precision/mAP@0.5IOU"]), per_class
-
