@@ -81,7 +81,7 @@ def describe() -> dict[str, Any]:
         python=platform.python_version(),
     )
     for field, distribution in DISTRIBUTIONS.items():
-        maker[field] = versions.get(_normalised_name(distribution))
+        maker[field] = versions.get(normalised_name(distribution))
     return maker
 
 
@@ -153,7 +153,8 @@ def _git(root: str, *args: str) -> str:
     ).stdout.strip()
 
 
-def _normalised_name(name: str) -> str:
+def normalised_name(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): `Pillow` -> `pillow`."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -164,7 +165,7 @@ def _installed_versions() -> dict[str, str]:
     for distribution in importlib.metadata.distributions():
         name = distribution.metadata["Name"]
         if name:
-            versions.setdefault(_normalised_name(name), distribution.version)
+            versions.setdefault(normalised_name(name), distribution.version)
     return versions
 
 
@@ -180,20 +181,21 @@ def _matching_lock_file(root: str | None, versions: Mapping[str, str]) -> str | 
     for path in candidates:
         if ".venv" in os.path.relpath(path, root).split(os.sep)[0]:
             continue
-        pins = _pins(path)
+        pins = lock_pins(path)
         if "tfx" in pins and all(versions.get(name) == version for name, version in pins.items()):
             return os.path.relpath(path, root)
     return None
 
 
-def _pins(path: str) -> dict[str, str]:
+def lock_pins(path: str) -> dict[str, str]:
+    """{normalised name: version} of the `name==version` lines of a lock file ({} unreadable)."""
     pins = {}
     try:
         with open(path, encoding="utf-8") as file:
             for line in file:
                 match = _PIN.match(line.strip())
                 if match:
-                    pins[_normalised_name(match.group(1))] = match.group(2)
+                    pins[normalised_name(match.group(1))] = match.group(2)
     except (OSError, UnicodeDecodeError):
         return {}
     return pins

@@ -13,6 +13,8 @@ import sysconfig
 
 import pytest
 
+from odweights.maker import lock_pins, normalised_name
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIND_PYTHON = ROOT / "scripts" / "find-python"
 PICK_STACK = ROOT / "scripts" / "pick-stack"
@@ -31,12 +33,7 @@ def _find_python(env, *args):
 
 
 def _pins(lock_name):
-    pins = {}
-    for line in (ROOT / lock_name).read_text().splitlines():
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
-        if match:
-            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
-    return pins
+    return lock_pins(str(ROOT / lock_name))
 
 
 def test_python_variable_wins_when_it_is_a_working_interpreter_of_the_stack():
@@ -154,7 +151,7 @@ def test_every_installed_distribution_is_pinned_in_the_lock_file():
     # copies (put on sys.path by pkg_resources) are not installations.
     site_packages = sysconfig.get_paths()["purelib"]
     installed = {
-        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
+        normalised_name(dist.metadata["Name"]): dist.version
         for dist in importlib.metadata.distributions(path=[site_packages])
     }
     installed.pop("odweights")
