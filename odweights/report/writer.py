@@ -284,6 +284,12 @@ def _quality_section(lineage: Mapping, totals: Mapping,
         [(s.split, s.records, s.objects, s.difficult, s.truncated, s.without_objects,
           summary.get("splits", {}).get(s.split, {}).get("background_images"))
          for s in split_records]))
+    parts.append("<h3>Every ingest counter</h3>")
+    parts.append(page.paragraph("The VOC ExampleGen's totals as it recorded them (counters "
+                                "added by later versions show up here too).", "note"))
+    parts.append(page.key_values(
+        [(name, _property_text(value)) for name, value in sorted(totals.items())
+         if name not in ("per_split", "rejected_by_reason")]))
     clipped = [shown for s in split_records for shown in s.clipped][:records.MAX_FLAGGED]
     if clipped:
         parts.append("<h3>Clipped boxes</h3>")
