@@ -9,7 +9,7 @@ import pytest
 import odweights
 from odweights import cli, errors
 
-SUBCOMMANDS = ("sample-data", "run", "compile-kubeflow", "audit")
+SUBCOMMANDS = ("sample-data", "run", "compile-kubeflow", "audit", "report")
 
 
 def test_version_from_the_installed_entry_point():
