@@ -46,6 +46,11 @@ def _export_hashes(export_dir):
             for name in sorted(os.listdir(export_dir)) if name != REPORT_FILE}
 
 
+def _manifest(out):
+    with open(os.path.join(out, "export", "manifest.json"), encoding="utf-8") as file:
+        return json.load(file)["files"]
+
+
 def _latest_run_states(metadata_path):
     """{component: execution state name} of the newest pipeline run, read from ML Metadata."""
     config = metadata_store_pb2.ConnectionConfig()
@@ -77,7 +82,7 @@ def first_run(dataset, tmp_path_factory):
     result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", str(out)])
     assert result["code"] == 0, result["err"]
     reader = open(os.path.join(out, "export", "input_reader.config")).read()
-    result.update(dir=str(out), input_reader=reader,
+    result.update(dir=str(out), input_reader=reader, manifest=_manifest(out),
                   export=_export_hashes(os.path.join(out, "export")),
                   states=_latest_run_states(os.path.join(out, "metadata.sqlite")))
     return result
@@ -115,6 +120,7 @@ def beam_run(dataset, tmp_path_factory):
                        "--orchestrator", "beam", "--ingest-workers", "2"])
     assert result["code"] == 0, result["err"]
     result.update(dir=str(out), export=_export_hashes(os.path.join(out, "export")),
+                  manifest=_manifest(out),
                   states=_latest_run_states(os.path.join(out, "metadata.sqlite")))
     return result
 
@@ -144,7 +150,9 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
     export_dir = os.path.join(first_run["dir"], "export")
     assert set(first_run["export"]) == {
         "train.record-00000-of-00001", "val.record-00000-of-00001", "label_map.pbtxt",
-        "class_weights.json", "summary.json", "rejected.jsonl", "input_reader.config"}
+        "class_weights.json", "summary.json", "rejected.jsonl", "input_reader.config",
+        "manifest.json"}
+    assert set(first_run["manifest"]) == set(first_run["export"]) - {"manifest.json"}
     label_map = parse_label_map(open(os.path.join(export_dir, "label_map.pbtxt")).read())
     class_weights = json.load(open(os.path.join(export_dir, "class_weights.json")))
     weights = {c["name"]: c["weight"] for c in class_weights["classes"]}
@@ -245,8 +253,7 @@ def test_two_fresh_runs_give_byte_identical_exports(first_run, beam_run):
                  if first_run["export"][name] != beam_run["export"].get(name)}
     assert set(beam_run["export"]) == set(first_run["export"])
     assert different == {"input_reader.config", "manifest.json"}
-    manifests = [json.load(open(os.path.join(run["dir"], "export", "manifest.json")))["files"]
-                 for run in (first_run, beam_run)]
+    manifests = [dict(run["manifest"]) for run in (first_run, beam_run)]
     for manifest in manifests:
         manifest.pop("input_reader.config")
     assert manifests[0] == manifests[1]
