@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -41,7 +41,7 @@ _INSPECT = """JSON.stringify({
   height: document.documentElement.scrollHeight})"""
 
 
-def find_chromium() -> Optional[str]:
+def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -54,9 +54,9 @@ class _Pipe:
         self.from_browser = from_browser
         self.buffer = b""
         self.next_id = 0
-        self.events: List[Dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
-    def _receive(self, deadline: float) -> Dict[str, Any]:
+    def _receive(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self.buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.process.poll() is not None:
@@ -70,7 +70,7 @@ class _Pipe:
         message, self.buffer = self.buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def call(self, method: str, session: Optional[str] = None, **params) -> Dict[str, Any]:
+    def call(self, method: str, session: str | None = None, **params) -> dict[str, Any]:
         self.next_id += 1
         message = {"id": self.next_id, "method": method, "params": params}
         if session:
@@ -85,7 +85,7 @@ class _Pipe:
                 return reply.get("result", {})
             self.events.append(reply)
 
-    def wait_for(self, method: str) -> Dict[str, Any]:
+    def wait_for(self, method: str) -> dict[str, Any]:
         deadline = time.monotonic() + TIMEOUT_SECONDS
         for event in self.events:
             if event.get("method") == method:
@@ -97,7 +97,7 @@ class _Pipe:
                 return event
 
 
-def _console_errors(events: List[Dict[str, Any]]) -> List[str]:
+def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     errors = []
     for event in events:
         method, params = event.get("method"), event.get("params", {})
@@ -111,8 +111,8 @@ def _console_errors(events: List[Dict[str, Any]]) -> List[str]:
     return errors
 
 
-def open_page(path: str, screenshot_height: Optional[int] = None,
-              from_section: Optional[str] = None) -> Dict[str, Any]:
+def open_page(path: str, screenshot_height: int | None = None,
+              from_section: str | None = None) -> dict[str, Any]:
     """Loads the file in headless Chromium: {inspection, console_errors, screenshot (PNG)}.
 
     The screenshot is the whole page, or `screenshot_height` pixels of it from its

@@ -14,6 +14,7 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
+import headless_chromium
 import pytest
 import tensorflow as tf
 from PIL import Image
@@ -23,8 +24,6 @@ from odweights.errors import OdWeightsError
 from odweights.report import chart, page, rejections, thumbnails
 from odweights.report.records import SAMPLE_SIZE, Shown, read_tfrecords
 from odweights.report.writer import REPORT_FILE
-
-import headless_chromium
 
 SECTIONS = ("run", "classes", "rejections", "quality", "samples", "lineage")
 MAX_REPORT_BYTES = 20 * 1024 * 1024

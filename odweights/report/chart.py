@@ -6,8 +6,8 @@ the same classes give the same bytes.
 """
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import List, Sequence, Tuple
 
 WIDTH = 640
 HEIGHT = 360
@@ -20,7 +20,7 @@ def _axis_max(largest: float) -> int:
     return max(1, math.ceil(math.log10(max(largest, 1.0)) - 1e-12))
 
 
-def _weight_ticks(largest: float) -> List[float]:
+def _weight_ticks(largest: float) -> list[float]:
     """0 and round steps (1, 2 or 5 times a power of ten) up to at least `largest`."""
     rough = max(largest, 1e-12) / 4
     power = 10 ** math.floor(math.log10(rough))
@@ -29,7 +29,7 @@ def _weight_ticks(largest: float) -> List[float]:
 
 
 def _label_position(x: float, y: float, width: float,
-                    placed: List[Tuple[float, float, float, float]]) -> Tuple[float, float, str]:
+                    placed: list[tuple[float, float, float, float]]) -> tuple[float, float, str]:
     """Where a point's name goes: above right, below right, above left or below left,
     whichever overlaps no name placed before (else above right)."""
     candidates = [(x + 6, y - 5, "start"), (x + 6, y + 14, "start"),
@@ -44,7 +44,7 @@ def _label_position(x: float, y: float, width: float,
     return candidates[0]
 
 
-def counts_against_weights(points: Sequence[Tuple[str, int, float]], title: str) -> str:
+def counts_against_weights(points: Sequence[tuple[str, int, float]], title: str) -> str:
     """SVG markup for (class name, object count, final weight) points."""
     plot_width = WIDTH - _LEFT - _RIGHT
     plot_height = HEIGHT - _TOP - _BOTTOM
@@ -82,7 +82,7 @@ def counts_against_weights(points: Sequence[Tuple[str, int, float]], title: str)
                  f'font-size="12" transform="rotate(-90 14 {_TOP + plot_height / 2:.1f})">'
                  'final weight</text>')
     labelled = len(points) <= _MAX_LABELLED
-    placed: List[Tuple[float, float, float, float]] = []
+    placed: list[tuple[float, float, float, float]] = []
     for name, count, weight in points:
         x, y = x_of(count), y_of(weight)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d6604d">'

@@ -5,8 +5,8 @@ script, and a Content-Security-Policy that forbids loading anything else, so
 the report opens offline and cannot reach the network.
 """
 
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Iterable, List, Optional, Sequence, Tuple
 
 from odweights.report.records import Shown
 
@@ -31,7 +31,8 @@ figure img{display:block;max-width:256px;max-height:256px}
 figcaption{font-size:12px;word-break:break-word}figcaption b{display:block}
 .missing{width:256px;height:60px;display:flex;align-items:center;justify-content:center;
 background:#eee;color:#777;font-size:12px}
-.note{color:#555}.warning{color:#9a3412;font-weight:600}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;
+.note{color:#555}.warning{color:#9a3412;font-weight:600}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;
 vertical-align:middle}
 """
 
@@ -49,7 +50,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def key_values(rows: Iterable[Tuple[str, object]]) -> str:
+def key_values(rows: Iterable[tuple[str, object]]) -> str:
     """A two-column table of names and values, without a header."""
     body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(_text(value))}</td></tr>"
                    for name, value in rows)
@@ -64,7 +65,7 @@ def _text(value) -> str:
     return "-" if value is None else str(value)
 
 
-def paragraph(text: str, css_class: Optional[str] = None) -> str:
+def paragraph(text: str, css_class: str | None = None) -> str:
     attribute = f' class="{css_class}"' if css_class else ""
     return f"<p{attribute}>{escape(text)}</p>"
 
@@ -84,17 +85,17 @@ def figures(shown: Sequence[Shown]) -> str:
     return f'<div class="grid">{"".join(items)}</div>'
 
 
-def legend(entries: Sequence[Tuple[Tuple[int, int, int], str]]) -> str:
+def legend(entries: Sequence[tuple[tuple[int, int, int], str]]) -> str:
     spans = "".join(f'<span style="background:rgb{colour}"></span>{escape(text)}'
                     for colour, text in entries)
     return f'<p class="legend">{spans}</p>'
 
 
-def section(section_id: str, title: str, parts: List[str]) -> str:
+def section(section_id: str, title: str, parts: list[str]) -> str:
     return f'<section id="{section_id}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
 
 
-def document(title: str, subtitle: str, sections: Sequence[Tuple[str, str, List[str]]]) -> str:
+def document(title: str, subtitle: str, sections: Sequence[tuple[str, str, list[str]]]) -> str:
     """The whole page: header, a table of contents and the sections (id, title, parts)."""
     nav = "".join(f'<a href="#{section_id}">{escape(name)}</a>'
                   for section_id, name, _ in sections)

@@ -12,13 +12,13 @@ import math
 import os
 import posixpath
 import struct
-from typing import Callable, Iterator, List, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import google_crc32c
 
 from odweights import features
-from odweights.errors import OdWeightsError
 from odweights.components.od_export.sharding import shard_file_name
+from odweights.errors import OdWeightsError
 from odweights.report import thumbnails
 
 SAMPLE_SIZE = 24
@@ -33,9 +33,9 @@ _IMAGE_EXTENSIONS = {"jpeg": (".jpg", ".jpeg", ".jpe"), "png": (".png",)}
 class Shown:
     """One drawn example: its thumbnail and caption lines."""
 
-    thumbnail: Optional[thumbnails.Thumbnail]
+    thumbnail: thumbnails.Thumbnail | None
     title: str
-    lines: List[str]
+    lines: list[str]
 
 
 @dataclasses.dataclass
@@ -46,9 +46,9 @@ class SplitRecords:
     difficult: int = 0
     truncated: int = 0
     without_objects: int = 0
-    sample: List[Shown] = dataclasses.field(default_factory=list)
-    reencoded: List[Shown] = dataclasses.field(default_factory=list)
-    clipped: List[Shown] = dataclasses.field(default_factory=list)
+    sample: list[Shown] = dataclasses.field(default_factory=list)
+    reencoded: list[Shown] = dataclasses.field(default_factory=list)
+    clipped: list[Shown] = dataclasses.field(default_factory=list)
 
 
 _LENGTH = struct.Struct("<Q")
@@ -105,24 +105,27 @@ class _Example:
         self.source_id = (values(features.SOURCE_ID) or [b""])[0].decode("utf-8", "replace")
         self.width = (values(features.WIDTH) or [0])[0]
         self.height = (values(features.HEIGHT) or [0])[0]
+        # Lists of unequal length (not an export of odweights) are drawn as far as they agree.
         self.boxes = list(zip(values(features.BBOX_XMIN), values(features.BBOX_YMIN),
-                              values(features.BBOX_XMAX), values(features.BBOX_YMAX)))
+                              values(features.BBOX_XMAX), values(features.BBOX_YMAX),
+                              strict=False))
         self.classes = [text.decode("utf-8", "replace") for text in values(features.CLASS_TEXT)]
         self.weights = values(features.WEIGHT)
         self.difficult = sum(1 for flag in values(features.DIFFICULT) if flag)
         self.truncated = sum(1 for flag in values(features.TRUNCATED) if flag)
 
 
-def _boxes_with_weights(example: _Example) -> List[thumbnails.Box]:
+def _boxes_with_weights(example: _Example) -> list[thumbnails.Box]:
     return [thumbnails.Box(*box, label=f"{name} {weight:.3g}", colour=thumbnails.KEPT)
-            for box, name, weight in zip(example.boxes, example.classes, example.weights)]
+            for box, name, weight in zip(example.boxes, example.classes, example.weights,
+                                         strict=False)]
 
 
 def _boxes_text(count: int) -> str:
     return f"{count} box" if count == 1 else f"{count} boxes"
 
 
-def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: List[str],
+def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: list[str],
            budget: thumbnails.Budget) -> Shown:
     decoded = thumbnails.decode(example.encoded)
     if decoded is None:
@@ -143,7 +146,7 @@ def _on_border(example: _Example) -> bool:
     return any(value in (0.0, 1.0) for box in example.boxes for value in box)
 
 
-def clipped_boxes(example: _Example, annotation) -> List[thumbnails.Box]:
+def clipped_boxes(example: _Example, annotation) -> list[thumbnails.Box]:
     """Before (as in the XML) and after (as exported) boxes of the objects that were clipped."""
     width, height = example.width, example.height  # the ingest normalises by the image's size
     if annotation is None or not width or not height:
@@ -169,7 +172,7 @@ def clipped_boxes(example: _Example, annotation) -> List[thumbnails.Box]:
 
 
 def scan_split(export_dir: str, split: str, num_shards: int,
-               find_annotation: Optional[Callable[[str], object]],
+               find_annotation: Callable[[str], object] | None,
                boxes_clipped: int, budget: thumbnails.Budget) -> SplitRecords:
     """Streams the split's record files once; `find_annotation(source_id)` gives the XML
     (or None) for the clipped-box check, which runs only while `boxes_clipped` > 0."""

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import json
 import math
-from typing import Dict, Iterable, Iterator, List, Tuple
+from collections.abc import Iterable, Iterator
 
 from odweights.report import sources, thumbnails
 from odweights.report.records import Shown
@@ -28,14 +28,14 @@ class RejectedImage:
     split: str
     image_id: str
     file: str
-    image_reasons: List[Tuple[str, str]]        # (reason, detail) of whole-image records
-    object_reasons: Dict[int, Tuple[str, str]]  # object index -> (reason, detail)
+    image_reasons: list[tuple[str, str]]        # (reason, detail) of whole-image records
+    object_reasons: dict[int, tuple[str, str]]  # object index -> (reason, detail)
 
 
 @dataclasses.dataclass
 class Rejections:
-    counts: Dict[str, int]
-    examples: Dict[str, List[Tuple[dict, RejectedImage]]]  # reason -> (record, its image)
+    counts: dict[str, int]
+    examples: dict[str, list[tuple[dict, RejectedImage]]]  # reason -> (record, its image)
 
 
 def read_lines(path: str) -> Iterator[dict]:
@@ -48,8 +48,8 @@ def read_lines(path: str) -> Iterator[dict]:
 
 def collect(records: Iterable[dict]) -> Rejections:
     """Counts per reason and up to MAX_EXAMPLES examples each, in one pass."""
-    counts: Dict[str, int] = {}
-    examples: Dict[str, List[Tuple[dict, RejectedImage]]] = {}
+    counts: dict[str, int] = {}
+    examples: dict[str, list[tuple[dict, RejectedImage]]] = {}
     for (split, image_id, file), group in itertools.groupby(
             records, key=lambda r: (r.get("split"), r.get("image_id"), r.get("file"))):
         image = RejectedImage(split or "", image_id or "", file or "", [], {})
@@ -73,7 +73,7 @@ def _number(text) -> float:
         return math.nan
 
 
-def _boxes(image: RejectedImage, annotation, width: int, height: int) -> List[thumbnails.Box]:
+def _boxes(image: RejectedImage, annotation, width: int, height: int) -> list[thumbnails.Box]:
     """Every box of the XML, normalised by the image's own size (as the ingest does):
     rejected ones red with their reason, the others green with their class."""
     boxes = []

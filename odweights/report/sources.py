@@ -8,15 +8,19 @@ report describes a run whose input may have changed since.
 """
 
 import posixpath
-from typing import Iterator, Optional, Tuple
+from collections.abc import Iterator
 
 from odweights.components.voc_example_gen.annotation import (
-    Annotation, AnnotationError, parse_annotation, resolve_image_path)
+    Annotation,
+    AnnotationError,
+    parse_annotation,
+    resolve_image_path,
+)
 from odweights.components.voc_example_gen.layout import ANNOTATIONS, JPEG_IMAGES
 from odweights.fileio import read_bytes
 
 
-def read_optional(path: str) -> Optional[bytes]:
+def read_optional(path: str) -> bytes | None:
     """The file's bytes, or None when it cannot be read."""
     import tensorflow as tf  # only for remote files, through odweights.fileio
     try:
@@ -44,7 +48,7 @@ def _source_id_annotations(input_base: str, source_id: str) -> Iterator[str]:
     yield posixpath.join(base, source_id + ".xml")
 
 
-def annotation_of_source_id(input_base: str, source_id: str) -> Optional[Annotation]:
+def annotation_of_source_id(input_base: str, source_id: str) -> Annotation | None:
     """The parsed XML of an exported example, or None when it cannot be found or read."""
     for path in _source_id_annotations(input_base, source_id):
         data = read_optional(path)
@@ -56,7 +60,7 @@ def annotation_of_source_id(input_base: str, source_id: str) -> Optional[Annotat
     return None
 
 
-def rejected_files(input_base: str, xml_file: str) -> Tuple[Optional[Annotation], Optional[bytes],
+def rejected_files(input_base: str, xml_file: str) -> tuple[Annotation | None, bytes | None,
                                                              str]:
     """(parsed XML or None, image bytes or None, what could not be read) of a rejection record."""
     annotation_path = posixpath.join(input_base.rstrip("/"), xml_file)

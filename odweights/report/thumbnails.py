@@ -10,7 +10,8 @@ boxes of the export refer to. Same image and boxes, same Pillow: same bytes.
 import base64
 import io
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -40,7 +41,7 @@ class Box(NamedTuple):
     xmax: float
     ymax: float
     label: str
-    colour: Tuple[int, int, int]
+    colour: tuple[int, int, int]
 
 
 class Decoded(NamedTuple):
@@ -57,7 +58,7 @@ class Thumbnail(NamedTuple):
     height: int
 
 
-def decode(data: bytes) -> Optional[Decoded]:
+def decode(data: bytes) -> Decoded | None:
     """The image (JPEGs decoded at a reduced size); None if Pillow cannot read it."""
     try:
         image = Image.open(io.BytesIO(data))
@@ -68,7 +69,7 @@ def decode(data: bytes) -> Optional[Decoded]:
         return None
 
 
-def _extent(boxes: Sequence[Box]) -> Tuple[float, float, float, float]:
+def _extent(boxes: Sequence[Box]) -> tuple[float, float, float, float]:
     """The drawn area in normalised coordinates: the image, widened to the boxes."""
     finite = [b for b in boxes if all(math.isfinite(v) for v in b[:4])]
     left = max(-OUTSIDE_MARGIN, min([0.0] + [b.xmin for b in finite]))
@@ -120,7 +121,7 @@ class Budget:
         self.limit_bytes = limit_bytes
         self.used_bytes = 0
 
-    def render(self, image: Image.Image, boxes: Sequence[Box]) -> Optional[Thumbnail]:
+    def render(self, image: Image.Image, boxes: Sequence[Box]) -> Thumbnail | None:
         """render(image, boxes), or None once the budget is spent."""
         if self.used_bytes >= self.limit_bytes:
             return None

@@ -12,8 +12,9 @@ See docs/report.md.
 
 import json
 import os
+from collections.abc import Mapping
 from html import escape
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any
 
 from odweights import audit
 from odweights.components.od_export.executor import SUMMARY_FILE
@@ -43,7 +44,7 @@ def write_report(output_dir: str) -> str:
     return path
 
 
-def _read_json(path: str) -> Dict[str, Any]:
+def _read_json(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as file:
         return json.load(file)
 
@@ -124,7 +125,7 @@ def _latest_input_base(metadata_path: str) -> str:
     return latest.custom_properties[audit.INPUT_BASE].string_value if latest else ""
 
 
-def _ingest_totals(lineage: Mapping) -> Dict[str, Any]:
+def _ingest_totals(lineage: Mapping) -> dict[str, Any]:
     """The VOC ExampleGen's totals.json, as recorded on its report artifact in ML Metadata."""
     for artifact in lineage["artifacts"]:
         value = artifact["custom_properties"].get(INGEST_TOTALS)
@@ -139,9 +140,9 @@ def _property_text(value: Any) -> str:
     return text if len(text) <= _MAX_PROPERTY else text[:_MAX_PROPERTY] + " ..."
 
 
-def _stack_table(executions: List[Mapping]) -> str:
+def _stack_table(executions: list[Mapping]) -> str:
     """The stack each execution recorded (odweights.maker): one column per distinct stack."""
-    columns: Dict[str, List[str]] = {}
+    columns: dict[str, list[str]] = {}
     for execution in executions:
         maker = execution.get("maker")  # absent for runs of an odweights that did not record it
         if maker:
@@ -158,7 +159,7 @@ def _stack_table(executions: List[Mapping]) -> str:
                                for field in fields])
 
 
-def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> List[str]:
+def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> list[str]:
     source = lineage.get("input") or {}
     executions = list(reversed(lineage["executions"]))  # run order
     parts = [page.key_values([
@@ -199,7 +200,7 @@ def _run_section(lineage: Mapping, summary: Mapping, totals: Mapping) -> List[st
     return parts
 
 
-def _classes_section(summary: Mapping, class_weights: Mapping) -> List[str]:
+def _classes_section(summary: Mapping, class_weights: Mapping) -> list[str]:
     classes = class_weights.get("classes", [])
     parameters = {k: v for k, v in (class_weights.get("parameters") or {}).items()
                   if v not in (None, {}, [])}
@@ -238,7 +239,7 @@ def _classes_section(summary: Mapping, class_weights: Mapping) -> List[str]:
 
 
 def _rejections_section(rejected: rejections.Rejections, summary: Mapping,
-                        input_base: str, budget: thumbnails.Budget) -> List[str]:
+                        input_base: str, budget: thumbnails.Budget) -> list[str]:
     recorded = summary.get("rejections", {})
     parts = [page.paragraph(
         f"Rejected: {recorded.get('images', 0):,} images, {recorded.get('objects', 0):,} "
@@ -260,8 +261,8 @@ def _rejections_section(rejected: rejections.Rejections, summary: Mapping,
 
 
 def _quality_section(lineage: Mapping, totals: Mapping,
-                     split_records: List[records.SplitRecords], summary: Mapping,
-                     rejected_counts: Mapping[str, int]) -> List[str]:
+                     split_records: list[records.SplitRecords], summary: Mapping,
+                     rejected_counts: Mapping[str, int]) -> list[str]:
     ingest = next((e for e in lineage["executions"] if not e["inputs"]), None)
     ingest_options = ingest["properties"] if ingest else {}
     parts = [page.table(("flag", "count", "note"), [
@@ -303,7 +304,7 @@ def _quality_section(lineage: Mapping, totals: Mapping,
     return parts
 
 
-def _samples_section(split_records: List[records.SplitRecords]) -> List[str]:
+def _samples_section(split_records: list[records.SplitRecords]) -> list[str]:
     parts = [page.paragraph(
         f"The first {records.SAMPLE_SIZE} records of each split, decoded from the exported "
         "TFRecords (what the OD API reads): boxes, class names and the box weights "
@@ -315,8 +316,8 @@ def _samples_section(split_records: List[records.SplitRecords]) -> List[str]:
     return parts
 
 
-def _lineage_section(lineage: Mapping) -> List[str]:
-    source: Optional[Mapping] = lineage.get("input")
+def _lineage_section(lineage: Mapping) -> list[str]:
+    source: Mapping | None = lineage.get("input")
     parts = [page.paragraph(
         "From the export back to the VOC input, as `odweights audit` prints it. "
         "Check the files against it with `odweights audit EXPORT --verify`.")]
