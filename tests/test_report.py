@@ -279,6 +279,7 @@ def test_a_stopped_run_reports_why_and_its_rejections(stopped_run):
     text = stopped_run["html"]
     assert re.findall(r'<section id="([a-z]+)">', text) == list(SECTIONS)
     assert "The run stopped at VocExampleGen: " in _section(text, "run")
+    assert "Rejected: 1 image, 0 objects; 1 record in rejected.jsonl." in text
     assert "<h3>corrupt_image (1)</h3>" in _section(text, "rejections")
     assert "Not written: the run stopped before this step." in _section(text, "samples")
     before = stopped_run["html"].encode()

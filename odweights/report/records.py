@@ -121,8 +121,11 @@ def _boxes_with_weights(example: _Example) -> list[thumbnails.Box]:
                                          strict=False)]
 
 
-def _boxes_text(count: int) -> str:
-    return f"{count} box" if count == 1 else f"{count} boxes"
+def counted(count: int, noun: str) -> str:
+    """'1 box', '2 boxes', '3 images': the count and the noun in its number."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun}es" if noun.endswith(("s", "x")) else f"{count:,} {noun}s"
 
 
 def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: list[str],
@@ -191,7 +194,7 @@ def scan_split(export_dir: str, split: str, num_shards: int,
         result.without_objects += int(not example.classes)
         if len(result.sample) < SAMPLE_SIZE:
             result.sample.append(_shown(example, _boxes_with_weights(example), [
-                example.filename, _boxes_text(len(example.classes))], budget))
+                example.filename, counted(len(example.classes), "box")], budget))
         if len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
             result.reencoded.append(_shown(example, _boxes_with_weights(example), [
                 f"{example.filename} written as {example.format.upper()}"], budget))
@@ -202,5 +205,5 @@ def scan_split(export_dir: str, split: str, num_shards: int,
             drawn = clipped_boxes(example, find_annotation(example.source_id))
             if drawn:
                 result.clipped.append(_shown(example, drawn, [
-                    f"{example.filename}: {_boxes_text(len(drawn) // 2)} clipped"], budget))
+                    f"{example.filename}: {counted(len(drawn) // 2, 'box')} clipped"], budget))
     return result

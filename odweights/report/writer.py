@@ -242,8 +242,9 @@ def _rejections_section(rejected: rejections.Rejections, summary: Mapping,
                         input_base: str, budget: thumbnails.Budget) -> list[str]:
     recorded = summary.get("rejections", {})
     parts = [page.paragraph(
-        f"Rejected: {recorded.get('images', 0):,} images, {recorded.get('objects', 0):,} "
-        f"objects; {sum(rejected.counts.values()):,} records in rejected.jsonl. Up to "
+        f"Rejected: {records.counted(recorded.get('images', 0), 'image')}, "
+        f"{records.counted(recorded.get('objects', 0), 'object')}; "
+        f"{records.counted(sum(rejected.counts.values()), 'record')} in rejected.jsonl. Up to "
         f"{rejections.MAX_EXAMPLES} examples per reason.")]
     if not rejected.counts:
         parts.append(page.paragraph("Nothing was rejected.", "note"))
