@@ -3,7 +3,7 @@
 
 import os
 import posixpath
-from typing import Dict, Tuple
+from typing import Iterator, Tuple
 
 import tensorflow as tf
 
@@ -82,32 +82,33 @@ def access_problem(path: str) -> str:
     return ""
 
 
-def list_files(root: str) -> Dict[str, Tuple[int, int]]:
-    """{path: (size in bytes, modification time in ns)} of every file under `root`.
+def list_files(root: str) -> Iterator[Tuple[str, int, int]]:
+    """(path, size in bytes, modification time in ns) of every file under `root`, in
+    order of path.
 
     From directory listings, never one request per file where the file system
-    answers in bulk: local folders through os.scandir, gs:// through Cloud
-    Storage's object listing (1,000 objects with their sizes and times per
-    request). Other file systems: tf.io.gfile, one stat per file.
+    answers in bulk: local folders through os.walk, gs:// through Cloud Storage's
+    object listing (1,000 objects with their sizes and times per request, already
+    in name order, so the files stream through in constant memory). Other file
+    systems: tf.io.gfile, one stat per file.
     """
     root = root.rstrip("/")
-    files: Dict[str, Tuple[int, int]] = {}
-    if _is_local(root):
-        for directory, _, names in os.walk(root):
-            for name in names:
-                path = posixpath.join(directory, name)
-                stat = os.stat(path)
-                files[path] = (stat.st_size, stat.st_mtime_ns)
-    elif root.startswith("gs://"):
+    if root.startswith("gs://"):
         bucket, prefix = _gcs_bucket_and_prefix(root)
         for blob in _gcs_client().list_blobs(bucket, prefix=prefix + "/"):
             if not blob.name.endswith("/"):  # "folder" placeholder objects
                 updated_ns = int(blob.updated.timestamp() * 1_000_000) * 1000
-                files[f"gs://{bucket}/{blob.name}"] = (blob.size, updated_ns)
-    else:
-        for directory, _, names in tf.io.gfile.walk(root):
-            for name in names:
-                path = posixpath.join(directory, name)
+                yield f"gs://{bucket}/{blob.name}", blob.size, updated_ns
+        return
+    files = []
+    walk = os.walk if _is_local(root) else tf.io.gfile.walk
+    for directory, _, names in walk(root):
+        for name in names:
+            path = posixpath.join(directory, name)
+            if _is_local(root):
+                stat = os.stat(path)
+                files.append((path, stat.st_size, stat.st_mtime_ns))
+            else:
                 stat = tf.io.gfile.stat(path)
-                files[path] = (stat.length, stat.mtime_nsec)
-    return files
+                files.append((path, stat.length, stat.mtime_nsec))
+    yield from sorted(files)

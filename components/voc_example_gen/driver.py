@@ -11,7 +11,8 @@ fingerprint of every annotation and image file, all when the component runs.
    JPEGImages/ and ImageSets/Main/ of every year folder used (flat layout:
    every file under the folder of the matched XML files), by file name, size
    and modification time from directory listings (fileio.list_files: bulk on
-   local disks and Cloud Storage), never by reading files.
+   local disks and Cloud Storage, streamed in name order), never by reading
+   files.
 
 LocalDagRunner runs VocDriver before the executor (the IR compiler records a
 DRIVER_CLASS that differs from BaseDriver), and its result is part of the
@@ -37,9 +38,6 @@ SPLITS_KEY = "splits"
 
 _DEVKIT_FOLDERS = (layout.ANNOTATIONS, layout.JPEG_IMAGES, layout.IMAGE_SETS)
 
-FileStats = Dict[str, Tuple[int, int]]
-
-
 def join_splits(splits: Sequence[str]) -> str:
     """('train', 'val') -> 'train,val': the `splits` execution property."""
     return ",".join(splits)
@@ -57,31 +55,35 @@ def _dataset_roots(matched: Iterable[str]) -> List[str]:
     return sorted(roots)
 
 
+def _roots_digest(base: str, roots: Tuple[str, ...]) -> Tuple[int, int, str]:
+    """(files, bytes, sha256) of every file under the roots, in order of path.
+
+    The roots are sorted and none is a prefix of another, so their listings, each
+    in path order, follow one another in path order: one file at a time is held.
+    """
+    digest, num_files, total_bytes = hashlib.sha256(), 0, 0
+    for root in roots:
+        for path, size, mtime_nsec in list_files(root):
+            relative = path[len(base) + 1:] if path.startswith(base + "/") else path
+            digest.update(f"{relative}\t{size}\t{mtime_nsec}\n".encode("utf-8"))
+            num_files += 1
+            total_bytes += size
+    return num_files, total_bytes, digest.hexdigest()
+
+
 def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split,
-                      stats_by_root: Optional[Dict[str, FileStats]] = None) -> str:
-    """Fingerprint of one split; `stats_by_root` shares the listings between splits
-    (the splits of a VOCdevkit read the same year folders)."""
-    if stats_by_root is None:
-        stats_by_root = {}
+                      digests: Optional[Dict[Tuple[str, ...], Tuple[int, int, str]]] = None
+                      ) -> str:
+    """Fingerprint of one split; `digests` shares the listings between splits (the
+    splits of a VOCdevkit read the same year folders)."""
+    digests = {} if digests is None else digests
     base = input_base.rstrip("/")
-    matched = tf.io.gfile.glob(posixpath.join(base, split.pattern))
-    stats: FileStats = {}
-    for root in _dataset_roots(matched):
-        if root not in stats_by_root:
-            stats_by_root[root] = list_files(root)
-        stats.update(stats_by_root[root])
-    for path in matched:
-        if path not in stats:
-            stat = tf.io.gfile.stat(path)
-            stats[path] = (stat.length, stat.mtime_nsec)
-    digest = hashlib.sha256()
-    for path in sorted(stats):
-        size, mtime_nsec = stats[path]
-        relative = path[len(base) + 1:] if path.startswith(base + "/") else path
-        digest.update(f"{relative}\t{size}\t{mtime_nsec}\n".encode("utf-8"))
-    total_bytes = sum(size for size, _ in stats.values())
-    return (f"split:{split.name},num_files:{len(stats)},total_bytes:{total_bytes},"
-            f"sha256:{digest.hexdigest()}")
+    roots = tuple(_dataset_roots(tf.io.gfile.glob(posixpath.join(base, split.pattern))))
+    if roots not in digests:
+        digests[roots] = _roots_digest(base, roots)
+    num_files, total_bytes, sha256 = digests[roots]
+    return (f"split:{split.name},num_files:{num_files},total_bytes:{total_bytes},"
+            f"sha256:{sha256}")
 
 
 def compute_input_fingerprint(input_base: str,
@@ -95,8 +97,8 @@ def compute_input_fingerprint(input_base: str,
         proto = example_gen_pb2.Input()
         proto_utils.json_to_proto(input_config, proto)
         input_config = proto
-    stats_by_root: Dict[str, FileStats] = {}
-    return "\n".join(split_fingerprint(input_base, split, stats_by_root)
+    digests: Dict[Tuple[str, ...], Tuple[int, int, str]] = {}
+    return "\n".join(split_fingerprint(input_base, split, digests)
                      for split in input_config.splits)
 
 
