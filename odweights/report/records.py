@@ -8,17 +8,20 @@ finds re-encoded images and clipped boxes; every list it keeps is bounded.
 """
 
 import dataclasses
+import functools
 import math
 import os
 import posixpath
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import google_crc32c
 
 from odweights import features
 from odweights.components.od_export.sharding import shard_file_name
 from odweights.errors import OdWeightsError
+from odweights.fileio import open_for_reading
 from odweights.report import thumbnails
 
 SAMPLE_SIZE = 24
@@ -67,10 +70,9 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
     A plain reader: eager tf.data costs ~1.7 ms a record, this ~10 µs, and TF's
     own iterator is deprecated (it warns on the console of `odweights report`).
     """
-    import tensorflow as tf
     corrupt = OdWeightsError(f"{path} is truncated or corrupt (a TFRecord checksum does not "
                              "match): run `odweights run` again to write the export anew")
-    with tf.io.gfile.GFile(path, "rb") as file:
+    with open_for_reading(path) as file:
         while True:
             header = file.read(_LENGTH.size + _CRC.size)
             if not header:
@@ -89,30 +91,72 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
 
 
 class _Example:
-    """The features of one exported tf.Example that the report reads."""
+    """The features of one exported tf.Example, each read when first asked for: every
+    record is counted, few are drawn, and reading all features costs ten times the parse."""
 
     def __init__(self, serialized: bytes):
         import tensorflow as tf
-        feature = tf.train.Example.FromString(serialized).features.feature
+        self._feature = tf.train.Example.FromString(serialized).features.feature
 
-        def values(key):
-            kind = feature[key].WhichOneof("kind") if key in feature else None
-            return list(getattr(feature[key], kind).value) if kind else []
+    def _values(self, key: str):
+        if key not in self._feature:
+            return []
+        kind = self._feature[key].WhichOneof("kind")
+        return getattr(self._feature[key], kind).value if kind else []
 
-        self.encoded = (values(features.ENCODED) or [b""])[0]
-        self.format = (values(features.FORMAT) or [b""])[0].decode("utf-8", "replace")
-        self.filename = (values(features.FILENAME) or [b""])[0].decode("utf-8", "replace")
-        self.source_id = (values(features.SOURCE_ID) or [b""])[0].decode("utf-8", "replace")
-        self.width = (values(features.WIDTH) or [0])[0]
-        self.height = (values(features.HEIGHT) or [0])[0]
+    def _text(self, key: str) -> str:
+        return (list(self._values(key)) or [b""])[0].decode("utf-8", "replace")
+
+    def _number(self, key: str) -> int:
+        return (list(self._values(key)) or [0])[0]
+
+    def flagged(self, key: str) -> int:
+        """How many boxes have the flag `key` (difficult, truncated) set: the ingest
+        writes them as 0 or 1, so their sum."""
+        return sum(self._values(key))
+
+    @property
+    def num_boxes(self) -> int:
+        return len(self._values(features.CLASS_TEXT))
+
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        return (list(self._values(features.ENCODED)) or [b""])[0]
+
+    @functools.cached_property
+    def format(self) -> str:
+        return self._text(features.FORMAT)
+
+    @functools.cached_property
+    def filename(self) -> str:
+        return self._text(features.FILENAME)
+
+    @functools.cached_property
+    def source_id(self) -> str:
+        return self._text(features.SOURCE_ID)
+
+    @functools.cached_property
+    def width(self) -> int:
+        return self._number(features.WIDTH)
+
+    @functools.cached_property
+    def height(self) -> int:
+        return self._number(features.HEIGHT)
+
+    @functools.cached_property
+    def boxes(self) -> list[tuple[float, float, float, float]]:
         # Lists of unequal length (not an export of odweights) are drawn as far as they agree.
-        self.boxes = list(zip(values(features.BBOX_XMIN), values(features.BBOX_YMIN),
-                              values(features.BBOX_XMAX), values(features.BBOX_YMAX),
-                              strict=False))
-        self.classes = [text.decode("utf-8", "replace") for text in values(features.CLASS_TEXT)]
-        self.weights = values(features.WEIGHT)
-        self.difficult = sum(1 for flag in values(features.DIFFICULT) if flag)
-        self.truncated = sum(1 for flag in values(features.TRUNCATED) if flag)
+        return list(zip(self._values(features.BBOX_XMIN), self._values(features.BBOX_YMIN),
+                        self._values(features.BBOX_XMAX), self._values(features.BBOX_YMAX),
+                        strict=False))
+
+    @functools.cached_property
+    def classes(self) -> list[str]:
+        return [text.decode("utf-8", "replace") for text in self._values(features.CLASS_TEXT)]
+
+    @functools.cached_property
+    def weights(self) -> list[float]:
+        return list(self._values(features.WEIGHT))
 
 
 def _boxes_with_weights(example: _Example) -> list[thumbnails.Box]:
@@ -176,9 +220,12 @@ def clipped_boxes(example: _Example, annotation) -> list[thumbnails.Box]:
 
 def scan_split(export_dir: str, split: str, num_shards: int,
                find_annotation: Callable[[str], object] | None,
-               boxes_clipped: int, budget: thumbnails.Budget) -> SplitRecords:
-    """Streams the split's record files once; `find_annotation(source_id)` gives the XML
-    (or None) for the clipped-box check, which runs only while `boxes_clipped` > 0."""
+               totals: Mapping[str, Any], budget: thumbnails.Budget) -> SplitRecords:
+    """Streams the split's record files once. The checks for clipped boxes and
+    re-encoded images run only when the ingest `totals` count some;
+    `find_annotation(source_id)` gives the XML (or None) of a clipped candidate."""
+    boxes_clipped = int(totals.get("boxes_clipped") or 0)
+    reencoded = int(totals.get("reencoded_to_png") or 0)
     import tensorflow as tf
     result = SplitRecords(split)
     lookups = 0
@@ -188,14 +235,14 @@ def scan_split(export_dir: str, split: str, num_shards: int,
     for serialized in (record for path in paths for record in read_tfrecords(path)):
         example = _Example(serialized)
         result.records += 1
-        result.objects += len(example.classes)
-        result.difficult += example.difficult
-        result.truncated += example.truncated
-        result.without_objects += int(not example.classes)
+        result.objects += example.num_boxes
+        result.difficult += example.flagged(features.DIFFICULT)
+        result.truncated += example.flagged(features.TRUNCATED)
+        result.without_objects += int(not example.num_boxes)
         if len(result.sample) < SAMPLE_SIZE:
             result.sample.append(_shown(example, _boxes_with_weights(example), [
-                example.filename, counted(len(example.classes), "box")], budget))
-        if len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
+                example.filename, counted(example.num_boxes, "box")], budget))
+        if reencoded and len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
             result.reencoded.append(_shown(example, _boxes_with_weights(example), [
                 f"{example.filename} written as {example.format.upper()}"], budget))
         if (find_annotation is not None and boxes_clipped > 0

@@ -65,7 +65,7 @@ def build_report(export_dir: str, metadata_path: str) -> str:
                            (lambda source_id: sources.annotation_of_source_id(input_base,
                                                                                source_id))
                            if input_base else None,
-                           int(totals.get("boxes_clipped", 0)), budget)
+                           totals, budget)
         for split, entry in summary.get("splits", {}).items()]
     rejected = rejections.collect(
         rejections.read_lines(os.path.join(export_dir, REJECTED_FILE)))
