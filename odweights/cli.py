@@ -173,6 +173,7 @@ def _read_user_file(path: str) -> bytes:
         with open(path, "rb") as file:
             return file.read()
     import tensorflow as tf
+
     from odweights import fileio
     try:
         return fileio.read_bytes(path)

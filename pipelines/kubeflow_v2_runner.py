@@ -114,6 +114,7 @@ def compile_pipeline(options: PipelineOptions, output_file: str, image: str,
     import tensorflow as tf
     from tfx import version
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
     from odweights.pipelines.pipeline import create_pipeline
 
     pipeline = create_pipeline(

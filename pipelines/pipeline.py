@@ -3,14 +3,14 @@
 VOC ExampleGen -> StatisticsGen -> OdApiSchemaGen -> ExampleValidator ->
 WeightGen -> WeightedTransform -> OdExport. `odweights run` (LocalDagRunner or
 BeamDagRunner) and `odweights compile-kubeflow` (KubeflowV2DagRunner) all
-build their pipeline here; they only choose where it runs.
+build their pipeline here; they only choose where it runs. TFX classes come from
+their own modules, not tfx.v1, which imports every TFX extension (Vertex AI,
+Kubernetes) at start-up (see docs/scale.md).
 """
 
 from typing import List, Mapping, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
-# TFX's own modules, not tfx.v1, which imports every extension (Vertex AI, Kubernetes
-# ...) at start-up (see docs/scale.md).
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.dsl.components.base import executor_spec
