@@ -26,7 +26,7 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 from tfx.utils import import_utils
 
-from odweights import cli, sample_data
+from odweights import cli, maker, sample_data
 from odweights.components import artifact_types
 from odweights.components.voc_example_gen.driver import compute_input_fingerprint
 from odweights.components.voc_example_gen.layout import voc_input_configs
@@ -267,12 +267,23 @@ def _run(container, executor_input, in_process):
     payload = json_format.MessageToJson(executor_input)
     args = [payload if arg == "{{$}}" else arg for arg in container["args"]]
     command = container["command"]
+    env = {item["name"]: item["value"] for item in container.get("env", [])}  # as KFP sets it
     if in_process:
         # What `python -m MODULE ARGS` does: absl's app.run(main, flags_parser=_parse_flags).
         module = importlib.import_module(command[2])
-        module.main(module._parse_flags(args))
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            module.main(module._parse_flags(args))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name)
+                else:
+                    os.environ[name] = value
     else:
-        subprocess.run([sys.executable] + command[1:] + args, check=True)
+        subprocess.run([sys.executable] + command[1:] + args, check=True,
+                       env={**os.environ, **env})
     output = pipeline_spec_pb2.ExecutorOutput()
     json_format.Parse(tf.io.gfile.GFile(executor_input.outputs.output_file).read(), output)
     return output
@@ -374,6 +385,21 @@ def test_the_whole_compiled_pipeline_runs_and_publishes_the_export(compiled, lau
             features = example.features.feature
             assert (len(features[WEIGHT].float_list.value)
                     == len(features[CLASS_TEXT].bytes_list.value))
+
+
+
+@pytest.mark.e2e
+def test_every_task_records_its_maker_with_the_component_image(launched):
+    """Each executor records the maker on its outputs, which reach KFP's metadata through
+    TFX's entrypoint, with the image from the container's env (see docs/audit.md)."""
+    assert {task for task, _ in launched} == set(COMPONENT_IDS)
+    now = maker.describe()
+    for (task, key), artifact in launched.items():
+        recorded = json_format.MessageToDict(artifact.metadata).get(maker.MAKER_PROPERTY)
+        assert recorded, (task, key)
+        assert recorded["component_image"] == IMAGE, (task, key)
+        assert {field: recorded[field] for field in maker.DISTRIBUTIONS} == {
+            field: now[field] for field in maker.DISTRIBUTIONS}, (task, key)
 
 
 # The component image of each stack (docs/platforms.md): {TFX version: (Dockerfile, lock)}.
