@@ -8,7 +8,6 @@ finds re-encoded images and clipped boxes; every list it keeps is bounded.
 """
 
 import dataclasses
-import functools
 import math
 import os
 import posixpath
@@ -90,73 +89,46 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
             yield data
 
 
+def _features(serialized: bytes):
+    """The feature map of a serialized tf.Example."""
+    import tensorflow as tf
+    return tf.train.Example.FromString(serialized).features.feature
+
+
+def _values(feature, key: str):
+    if key not in feature:
+        return []
+    kind = feature[key].WhichOneof("kind")
+    return getattr(feature[key], kind).value if kind else []
+
+
+def _first(feature, key: str, default):
+    values = _values(feature, key)
+    return values[0] if len(values) else default
+
+
 class _Example:
-    """The features of one exported tf.Example, each read when first asked for: every
-    record is counted, few are drawn, and reading all features costs ten times the parse."""
+    """The features of an exported tf.Example that the report draws and captions. Read
+    only for the records it draws or checks: that costs twice the parse itself."""
 
-    def __init__(self, serialized: bytes):
-        import tensorflow as tf
-        self._feature = tf.train.Example.FromString(serialized).features.feature
+    def __init__(self, feature):
+        def text(key):
+            return _first(feature, key, b"").decode("utf-8", "replace")
 
-    def _values(self, key: str):
-        if key not in self._feature:
-            return []
-        kind = self._feature[key].WhichOneof("kind")
-        return getattr(self._feature[key], kind).value if kind else []
-
-    def _text(self, key: str) -> str:
-        return (list(self._values(key)) or [b""])[0].decode("utf-8", "replace")
-
-    def _number(self, key: str) -> int:
-        return (list(self._values(key)) or [0])[0]
-
-    def flagged(self, key: str) -> int:
-        """How many boxes have the flag `key` (difficult, truncated) set: the ingest
-        writes them as 0 or 1, so their sum."""
-        return sum(self._values(key))
-
-    @property
-    def num_boxes(self) -> int:
-        return len(self._values(features.CLASS_TEXT))
-
-    @functools.cached_property
-    def encoded(self) -> bytes:
-        return (list(self._values(features.ENCODED)) or [b""])[0]
-
-    @functools.cached_property
-    def format(self) -> str:
-        return self._text(features.FORMAT)
-
-    @functools.cached_property
-    def filename(self) -> str:
-        return self._text(features.FILENAME)
-
-    @functools.cached_property
-    def source_id(self) -> str:
-        return self._text(features.SOURCE_ID)
-
-    @functools.cached_property
-    def width(self) -> int:
-        return self._number(features.WIDTH)
-
-    @functools.cached_property
-    def height(self) -> int:
-        return self._number(features.HEIGHT)
-
-    @functools.cached_property
-    def boxes(self) -> list[tuple[float, float, float, float]]:
+        self.encoded = _first(feature, features.ENCODED, b"")
+        self.format = text(features.FORMAT)
+        self.filename = text(features.FILENAME)
+        self.source_id = text(features.SOURCE_ID)
+        self.width = _first(feature, features.WIDTH, 0)
+        self.height = _first(feature, features.HEIGHT, 0)
         # Lists of unequal length (not an export of odweights) are drawn as far as they agree.
-        return list(zip(self._values(features.BBOX_XMIN), self._values(features.BBOX_YMIN),
-                        self._values(features.BBOX_XMAX), self._values(features.BBOX_YMAX),
-                        strict=False))
-
-    @functools.cached_property
-    def classes(self) -> list[str]:
-        return [text.decode("utf-8", "replace") for text in self._values(features.CLASS_TEXT)]
-
-    @functools.cached_property
-    def weights(self) -> list[float]:
-        return list(self._values(features.WEIGHT))
+        self.boxes = list(zip(_values(feature, features.BBOX_XMIN),
+                              _values(feature, features.BBOX_YMIN),
+                              _values(feature, features.BBOX_XMAX),
+                              _values(feature, features.BBOX_YMAX), strict=False))
+        self.classes = [name.decode("utf-8", "replace")
+                        for name in _values(feature, features.CLASS_TEXT)]
+        self.weights = list(_values(feature, features.WEIGHT))
 
 
 def _boxes_with_weights(example: _Example) -> list[thumbnails.Box]:
@@ -224,30 +196,38 @@ def scan_split(export_dir: str, split: str, num_shards: int,
     """Streams the split's record files once. The checks for clipped boxes and
     re-encoded images run only when the ingest `totals` count some;
     `find_annotation(source_id)` gives the XML (or None) of a clipped candidate."""
-    boxes_clipped = int(totals.get("boxes_clipped") or 0)
-    reencoded = int(totals.get("reencoded_to_png") or 0)
     import tensorflow as tf
+    check_clipped = find_annotation is not None and int(totals.get("boxes_clipped") or 0) > 0
+    reencoded = int(totals.get("reencoded_to_png") or 0) > 0
     result = SplitRecords(split)
     lookups = 0
     paths = [os.path.join(export_dir, shard_file_name(split, shard, num_shards))
              for shard in range(num_shards)]
     paths = [path for path in paths if tf.io.gfile.exists(path)]  # a deleted shard: not shown
     for serialized in (record for path in paths for record in read_tfrecords(path)):
-        example = _Example(serialized)
+        feature = _features(serialized)
+        num_boxes = len(_values(feature, features.CLASS_TEXT))
         result.records += 1
-        result.objects += example.num_boxes
-        result.difficult += example.flagged(features.DIFFICULT)
-        result.truncated += example.flagged(features.TRUNCATED)
-        result.without_objects += int(not example.num_boxes)
+        result.objects += num_boxes
+        # The ingest writes the flags as 0 or 1: their sum counts the flagged boxes.
+        result.difficult += sum(_values(feature, features.DIFFICULT))
+        result.truncated += sum(_values(feature, features.TRUNCATED))
+        result.without_objects += int(not num_boxes)
+        wanted = (len(result.sample) < SAMPLE_SIZE
+                  or (reencoded and len(result.reencoded) < MAX_FLAGGED)
+                  or (check_clipped and len(result.clipped) < MAX_FLAGGED
+                      and lookups < MAX_CLIP_LOOKUPS))
+        if not wanted:
+            continue
+        example = _Example(feature)
         if len(result.sample) < SAMPLE_SIZE:
             result.sample.append(_shown(example, _boxes_with_weights(example), [
-                example.filename, counted(example.num_boxes, "box")], budget))
+                example.filename, counted(num_boxes, "box")], budget))
         if reencoded and len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
             result.reencoded.append(_shown(example, _boxes_with_weights(example), [
                 f"{example.filename} written as {example.format.upper()}"], budget))
-        if (find_annotation is not None and boxes_clipped > 0
-                and len(result.clipped) < MAX_FLAGGED and lookups < MAX_CLIP_LOOKUPS
-                and _on_border(example)):
+        if (check_clipped and len(result.clipped) < MAX_FLAGGED
+                and lookups < MAX_CLIP_LOOKUPS and _on_border(example)):
             lookups += 1
             drawn = clipped_boxes(example, find_annotation(example.source_id))
             if drawn:
