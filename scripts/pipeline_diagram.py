@@ -26,16 +26,21 @@ def mermaid(pipeline) -> str:
     """A flowchart: components as boxes and, as rounded nodes (key: type), each
     artifact that a component consumes plus the outputs of the last component."""
     lines = ["```mermaid", "flowchart TD"]
-    consumed = {(channel.producer_component_id, channel.output_key)
-                for component in pipeline.components for channel in component.inputs.values()}
+    consumed = {
+        (channel.producer_component_id, channel.output_key)
+        for component in pipeline.components
+        for channel in component.inputs.values()
+    }
     for component in pipeline.components:
         lines.append(f"  {component.id}[{component.id}]")
         for _, channel in sorted(component.inputs.items()):
-            lines.append(f"  {channel.producer_component_id}_{channel.output_key} --> {component.id}")
+            lines.append(
+                f"  {channel.producer_component_id}_{channel.output_key} --> {component.id}"
+            )
         for key, channel in sorted(component.outputs.items()):
             if (component.id, key) in consumed or component is pipeline.components[-1]:
                 node = f"{component.id}_{key}"
-                lines.append(f"  {component.id} --> {node}([\"{key}: {channel.type_name}\"])")
+                lines.append(f'  {component.id} --> {node}(["{key}: {channel.type_name}"])')
     lines.append("```")
     return "\n".join(lines)
 
@@ -44,8 +49,11 @@ def pipeline_diagram() -> str:
     with tempfile.TemporaryDirectory() as work_dir:
         sample_data.write_dataset(work_dir, num_images=1, seed=0)
         pipeline = create_pipeline(
-            "odweights", os.path.join(work_dir, "root"),
-            os.path.join(work_dir, "VOCdevkit"), os.path.join(work_dir, "export"))
+            "odweights",
+            os.path.join(work_dir, "root"),
+            os.path.join(work_dir, "VOCdevkit"),
+            os.path.join(work_dir, "export"),
+        )
         return mermaid(pipeline)
 
 
@@ -59,8 +67,9 @@ def replace_block(text: str, diagram: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", metavar="PAGE",
-                        help="replace the diagram block of this Markdown page")
+    parser.add_argument(
+        "--write", metavar="PAGE", help="replace the diagram block of this Markdown page"
+    )
     args = parser.parse_args(argv)
     diagram = pipeline_diagram()
     if not args.write:

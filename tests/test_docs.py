@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCE_DIRS = ("odweights", "components", "pipelines", "tests", "benchmarks", "scripts",
-               "kubeflow")
+SOURCE_DIRS = ("odweights", "components", "pipelines", "tests", "benchmarks", "scripts", "kubeflow")
 # Notes that lived outside the repository, and issue numbers, are not citable.
 OUTSIDE_CITATION = re.compile(
-    r"weighting\.md|od-api-contract\.md|od-api-training\.md|\.\./shared|issue #?\d",
-    re.IGNORECASE)
+    r"weighting\.md|od-api-contract\.md|od-api-training\.md|\.\./shared|issue #?\d", re.IGNORECASE
+)
 DOCS_PAGE = re.compile(r"docs/([a-z0-9-]+\.md)")
 
 
@@ -35,12 +34,17 @@ def _read(path):
 def test_architecture_diagram_is_the_one_generated_from_the_pipeline():
     generated = subprocess.run(
         [sys.executable, os.path.join(REPO_DIR, "scripts", "pipeline_diagram.py")],
-        capture_output=True, text=True, check=True, cwd=REPO_DIR).stdout.strip()
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_DIR,
+    ).stdout.strip()
     assert generated.startswith("```mermaid") and "OdExport" in generated
     page = _read(os.path.join(REPO_DIR, "docs", "architecture.md"))
     assert f"-->\n{generated}\n<!--" in page, (
         "docs/architecture.md's diagram differs from the pipeline: run "
-        ".venv/bin/python scripts/pipeline_diagram.py --write docs/architecture.md")
+        ".venv/bin/python scripts/pipeline_diagram.py --write docs/architecture.md"
+    )
 
 
 def test_readme_fits_on_a_screen():
@@ -55,8 +59,11 @@ def test_sources_cite_only_pages_in_the_repository():
         name, text = os.path.relpath(path, REPO_DIR), _read(path)
         if OUTSIDE_CITATION.findall(text):
             outside[name] = OUTSIDE_CITATION.findall(text)
-        pages = {page for page in DOCS_PAGE.findall(text)
-                 if not os.path.exists(os.path.join(REPO_DIR, "docs", page))}
+        pages = {
+            page
+            for page in DOCS_PAGE.findall(text)
+            if not os.path.exists(os.path.join(REPO_DIR, "docs", page))
+        }
         if pages:
             missing[name] = sorted(pages)
     assert not outside, f"cite something outside the repository: {outside}"
