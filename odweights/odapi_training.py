@@ -34,7 +34,7 @@ def install_tf216_shims() -> None:
        needs its ModeKeys.
     4. Speed: autograph skips `keras` but not `tf_keras`, so the first train
        step re-converted all of tf_keras (about 250 s instead of 55 s).
-    5. The OD API's AP code uses np.float, removed from current numpy.
+    5. The OD API's AP code uses np.float and np.bool, removed from numpy.
     """
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import numpy as np
@@ -49,8 +49,9 @@ def install_tf216_shims() -> None:
             "tf_keras: call install_tf216_shims() before anything uses tf.keras "
             "(or run with TF_USE_LEGACY_KERAS=1)"
         )
-    if not hasattr(np, "float"):
-        np.float = float
+    for name, builtin in (("float", float), ("bool", bool)):
+        if not hasattr(np, name):
+            setattr(np, name, builtin)
     if not hasattr(control_flow_ops, "case"):
         control_flow_ops.case = tf.compat.v1.case
     if not hasattr(control_flow_ops, "cond"):
