@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # The TFX stack (docs/platforms.md): tfx-1.16 (Python 3.10) or tfx-1.21
 # (Python 3.11-3.13, glibc >= 2.39). scripts/pick-stack picks it for this
 # machine and says which and why; `make test STACK=tfx-1.21` chooses it.
-STACK_GOALS := venv run test bench train-impact
+STACK_GOALS := venv run test bench train-impact cross-stack-digests
 ifneq ($(filter $(STACK_GOALS),$(or $(MAKECMDGOALS),venv)),)
 override STACK := $(shell scripts/pick-stack $(STACK))
 ifeq ($(STACK),)
@@ -29,7 +29,7 @@ SAMPLE_IMAGES ?= 300
 RUN_DIR := build/run
 PYTEST_ARGS ?=
 
-.PHONY: run test bench train-impact venv clean docs lint tools-venv
+.PHONY: run test bench train-impact cross-stack-digests venv clean docs lint tools-venv
 
 venv: $(PROJECT_STAMP)
 
@@ -74,6 +74,11 @@ test: $(PROJECT_STAMP) $(ODAPI_FOR_TESTS)
 
 bench: $(PROJECT_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Records this stack's export digests for tests/test_cross_stack_bytes.py; run it
+# on both stacks after a change to what the export writes (docs/platforms.md).
+cross-stack-digests: $(PROJECT_STAMP)
+	$(BIN)/python tests/test_cross_stack_bytes.py --write $(ARGS)
 
 # The OD API trains the same SSD on five exports of the sample data (about 45
 # to 90 min on 2 cores); results in benchmarks/results/training-impact/.

@@ -236,8 +236,25 @@ def _pipeline_options(args):
 
 def _quiet_tensorflow() -> None:
     """TensorFlow's C++ start-up messages (CUDA plugins on a machine without a GPU) are
-    noise on the console; failures still surface as Python exceptions."""
+    noise on the console; failures still surface as Python exceptions.
+
+    TensorFlow 2.21 (the tfx-1.21 stack, docs/platforms.md) writes them through
+    Abseil's logging, to file descriptor 2, before anything can configure it and
+    whatever TF_CPP_MIN_LOG_LEVEL says: it is imported here with that descriptor
+    pointed at /dev/null."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
 
 
 def _add_run(subparsers) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional, TextIO
 from odweights import errors
 from odweights.maker import RUN_COMMAND_PROPERTY
 from odweights.pipelines import preflight, progress
-from odweights.pipelines.options import PipelineOptions
+from odweights.pipelines.options import IN_PROCESS_RUNNER_ARG, PipelineOptions
 
 ORCHESTRATOR_LOCAL = "local"
 ORCHESTRATOR_BEAM = "beam"
@@ -79,13 +79,16 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
             "choose a writable --output-dir") from None
 
     started_ms = int(time.time() * 1000)
+    # The in-process runner that options.py names is the DirectRunner's own FnApiRunner.
+    beam_args = [arg for arg in options.beam_pipeline_args if arg != IN_PROCESS_RUNNER_ARG]
     stream.write(f"odweights: running pipeline {options.pipeline_name!r} on {orchestrator} "
-                 f"({' '.join(options.beam_pipeline_args) or 'Beam DirectRunner, in process'})"
+                 f"({' '.join(beam_args) or 'Beam DirectRunner, in process'})"
                  f"\n  input  {options.voc_dir}\n  output {output_dir}\n  log    {log_file}\n")
     stream.flush()
     with progress.capture_logs(log_file):
         loading = time.monotonic()
         from tfx.orchestration.metadata import sqlite_metadata_connection_config
+
         from odweights.pipelines.pipeline import COMPONENT_IDS, create_pipeline
         started = time.monotonic()
         pipeline = create_pipeline(

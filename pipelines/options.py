@@ -29,6 +29,14 @@ PIPELINE_NAME = "odweights"
 # in the benchmarks (docs/benchmarks.md).
 DEFAULT_BEAM_PIPELINE_ARGS: Tuple[str, ...] = ()
 
+# The in-process runner, named (docs/platforms.md). Beam's DirectRunner picks a
+# runner per pipeline: Beam 2.60's runs these pipelines on its in-process
+# FnApiRunner, Beam 2.77's first tries Prism, a binary it downloads at run time
+# (and falls back when offline). Naming FnApiRunner runs the same runner on both
+# stacks, online or offline; it costs the sdist above. A --runner among the
+# user's Beam arguments replaces it.
+IN_PROCESS_RUNNER_ARG = "--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
 DEFAULT_SPLITS = ("train", "val")
 
 
@@ -89,7 +97,9 @@ class PipelineOptions:
 
     @property
     def beam_pipeline_args(self) -> Tuple[str, ...]:
-        return DEFAULT_BEAM_PIPELINE_ARGS + tuple(self.beam_args)
+        runner_chosen = any(arg.startswith("--runner=") for arg in self.beam_args)
+        runner = () if runner_chosen else (IN_PROCESS_RUNNER_ARG,)
+        return DEFAULT_BEAM_PIPELINE_ARGS + runner + tuple(self.beam_args)
 
     def validate(self) -> None:
         """Checks what can be checked without reading the dataset."""

@@ -21,18 +21,26 @@ def test_weights_split_is_train_if_chosen_else_the_first():
     assert PipelineOptions(voc_dir="d", splits=("trainval", "test")).weights_split == "trainval"
 
 
-def test_defaults_are_valid_and_beam_defaults_mean_in_process_direct_runner():
+def test_defaults_are_valid_and_name_the_in_process_runner_on_both_stacks():
     PipelineOptions(voc_dir="d").validate()
-    beam = BeamOptions(list(options.DEFAULT_BEAM_PIPELINE_ARGS))
-    assert beam.view_as(StandardOptions).runner in (None, "DirectRunner")
+    beam = BeamOptions(list(PipelineOptions(voc_dir="d").beam_pipeline_args))
+    # Named, so that a Beam whose DirectRunner would try Prism first runs it too
+    # (docs/platforms.md); Beam resolves the name on both stacks.
+    runner = beam.view_as(StandardOptions).runner
+    assert runner == "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+    from apache_beam.runners import create_runner
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    assert type(create_runner(runner)) is FnApiRunner
     assert beam.view_as(DirectOptions).direct_running_mode == "in_memory"
     assert beam.view_as(DirectOptions).direct_num_workers == 1
 
 
-def test_user_beam_args_are_appended():
+def test_user_beam_args_are_appended_and_a_users_runner_replaces_the_default():
     chosen = PipelineOptions(voc_dir="d", beam_args=("--runner=FlinkRunner",))
-    assert chosen.beam_pipeline_args[-1] == "--runner=FlinkRunner"
-    assert chosen.factory_arguments()["beam_pipeline_args"][-1] == "--runner=FlinkRunner"
+    assert chosen.beam_pipeline_args == ("--runner=FlinkRunner",)
+    assert chosen.factory_arguments()["beam_pipeline_args"] == ["--runner=FlinkRunner"]
+    other = PipelineOptions(voc_dir="d", beam_args=("--temp_location=/tmp/beam",))
+    assert other.beam_pipeline_args == (options.IN_PROCESS_RUNNER_ARG, "--temp_location=/tmp/beam")
 
 
 def test_ingest_workers_give_the_example_gen_alone_worker_processes(tmp_path):
@@ -47,8 +55,9 @@ def test_ingest_workers_give_the_example_gen_alone_worker_processes(tmp_path):
     beam_args = {component.id: list(component.executor_spec.beam_pipeline_args)
                  for component in pipeline.components
                  if hasattr(component.executor_spec, "beam_pipeline_args")}
-    assert beam_args.pop("VocExampleGen") == arguments["ingest_beam_args"]
-    assert beam_args and not any(beam_args.values())  # StatisticsGen, Transform, export
+    runner = [options.IN_PROCESS_RUNNER_ARG]
+    assert beam_args.pop("VocExampleGen") == runner + arguments["ingest_beam_args"]
+    assert beam_args and all(args == runner for args in beam_args.values())
 
 
 def test_factory_arguments_are_exactly_create_pipelines_parameters():
