@@ -167,9 +167,9 @@ def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -
 def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_file: str,
             started_ms: int, component_ids):
     """Publishes a cached export; returns the run's RunRecord and its summary text."""
+    from odweights.class_weights_io import load_class_weights
     from odweights.components.od_export.executor import SUMMARY_FILE
     from odweights.components.od_export.publish import publish_export
-    from odweights.components.weight_gen.class_weights_io import load_class_weights
     from odweights.pipelines import run_summary
 
     record = run_summary.read_run(metadata_path, options.pipeline_name, component_ids,

@@ -18,8 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 
 import odweights
-from odweights import audit, cli, maker, reproduce, sample_data
-from odweights.components import artifact_types
+from odweights import artifact_types, audit, cli, maker, reproduce, sample_data
 from odweights.errors import InvalidOptionsError
 from odweights.pipelines.pipeline import COMPONENT_IDS
 from odweights.report.writer import REPORT_FILE

@@ -14,8 +14,7 @@ from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from odweights.components.artifact_types import (
-    ClassWeights, IngestReport, LabelMap, OdApiExport)
+from odweights.artifact_types import ClassWeights, IngestReport, LabelMap, OdApiExport
 from odweights.components.od_export import executor
 from odweights.components.od_export.options import ExportOptions
 

@@ -15,13 +15,16 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from odweights.components import artifact_types
+from odweights import artifact_types
 from odweights.components.voc_example_gen import executor
 from odweights.components.voc_example_gen.class_names import format_merge_classes
 from odweights.components.voc_example_gen.driver import SPLITS_KEY, VocDriver, join_splits
 from odweights.components.voc_example_gen.ingest_options import (
-    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
-    check_ingest_options)
+    DEFAULT_CLIP_TOLERANCE,
+    DEFAULT_EXIF_POLICY,
+    DEFAULT_MAX_REJECTED_FRACTION,
+    check_ingest_options,
+)
 from odweights.components.voc_example_gen.split_names import check_split_names
 
 

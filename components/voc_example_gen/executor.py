@@ -40,6 +40,7 @@ from tfx.utils import proto_utils
 
 from odweights import external_sort
 from odweights import label_map as label_map_lib
+from odweights.artifact_files import REJECTED_FILE, TOTALS_FILE
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.class_names import (
@@ -80,8 +81,6 @@ KEEP_PARTIAL_IMAGES_KEY = "keep_partial_images"
 MERGE_CLASSES_KEY = "merge_classes"
 EXIF_FRAME_KEY = "exif_frame"
 
-REJECTED_FILE = "rejected.jsonl"
-TOTALS_FILE = "totals.json"
 TOTALS_PROPERTY = "ingest_totals"
 # What the examples' TFRecord files hold, declared on the artifact.
 COMPRESSION_PROPERTY = "compression"

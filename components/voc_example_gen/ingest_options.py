@@ -4,9 +4,9 @@ TensorFlow, shared by the component and `odweights run` (exit 2 within a second)
 from typing import Optional, Sequence
 
 from odweights.components.voc_example_gen.image_check import EXIF_FRAMES, EXIF_POLICIES
-from odweights.components.weight_gen.weighting import is_number
 from odweights.errors import InvalidOptionsError
 from odweights.label_map import parse_label_map
+from odweights.numeric import is_number
 
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
 DEFAULT_CLIP_TOLERANCE = 0.01

@@ -15,10 +15,14 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from odweights.components.artifact_types import ClassWeights, LabelMap
+from odweights.artifact_types import ClassWeights, LabelMap
 from odweights.components.weight_gen import executor
 from odweights.components.weight_gen.weighting import (
-    DEFAULT_BETA, DEFAULT_METHOD, DEFAULT_RFS_THRESHOLD, WeightOptions)
+    DEFAULT_BETA,
+    DEFAULT_METHOD,
+    DEFAULT_RFS_THRESHOLD,
+    WeightOptions,
+)
 
 STATISTICS_KEY = "statistics"
 LABEL_MAP_KEY = "label_map"

@@ -12,8 +12,8 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from odweights.components.weight_gen import chart, class_weights_io, statistics_counts
-from odweights.components.weight_gen import weighting
+from odweights import class_weights_io
+from odweights.components.weight_gen import chart, statistics_counts, weighting, weights_document
 from odweights.errors import BadInputError
 from odweights.label_map import LABEL_MAP_FILE, parse_label_map
 from odweights.maker import record_maker
@@ -59,7 +59,7 @@ class Executor(base_executor.BaseExecutor):
         num_images, counts = statistics_counts.class_counts(stats, label_map)
         results = weighting.compute(counts, num_images, options)
 
-        document = class_weights_io.class_weights_document(options, split, num_images, results)
+        document = weights_document.class_weights_document(options, split, num_images, results)
         png = chart.render_png(results, _chart_title(document))
         output = artifact_utils.get_single_instance(output_dict["class_weights"])
         class_weights_io.write_class_weights(output.uri, document, png)

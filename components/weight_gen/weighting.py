@@ -17,6 +17,7 @@ import statistics
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from odweights.errors import BadInputError, InvalidOptionsError
+from odweights.numeric import is_number
 
 MANUAL = "manual"
 INVERSE_FREQUENCY = "inverse_frequency"
@@ -113,11 +114,6 @@ class ClassWeight:
     weight: float
     repeat_factor: float
     flags: Tuple[str, ...]
-
-
-def is_number(value) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def parse_class_weights(text: str) -> Dict[str, float]:

@@ -25,7 +25,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import json_utils
 
-from odweights.components.artifact_types import ClassWeights
+from odweights.artifact_types import ClassWeights
 from odweights.components.weighted_transform import executor
 
 CLASS_WEIGHTS_KEY = "class_weights"

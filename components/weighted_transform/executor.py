@@ -21,7 +21,7 @@ from tfx.components.transform import executor as transform_executor
 from tfx.components.transform import labels
 from tfx.types import artifact_utils, standard_component_specs
 
-from odweights.components.weight_gen.class_weights_io import load_class_weights
+from odweights.class_weights_io import load_class_weights
 from odweights.components.weighted_transform.preprocessing import CLASS_WEIGHTS_KEY
 from odweights.errors import BadInputError
 from odweights.maker import record_maker

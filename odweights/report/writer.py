@@ -17,10 +17,10 @@ from html import escape
 from typing import Any
 
 from odweights import audit
+from odweights.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.components.od_export.executor import SUMMARY_FILE
 from odweights.components.voc_example_gen.executor import REJECTED_FILE
 from odweights.components.voc_example_gen.rejections import REASONS
-from odweights.components.weight_gen.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.pipelines.local_runner import EXPORT_DIR, METADATA_FILE
 from odweights.pipelines.run_summary import sqlite_store
 from odweights.report import chart, page, records, rejections, sources, thumbnails

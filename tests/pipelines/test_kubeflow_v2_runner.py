@@ -26,11 +26,10 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 from tfx.utils import import_utils
 
-from odweights import cli, maker, sample_data
-from odweights.components import artifact_types
+from odweights import artifact_types, cli, maker, sample_data
+from odweights.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.components.voc_example_gen.driver import compute_input_fingerprint
 from odweights.components.voc_example_gen.layout import voc_input_configs
-from odweights.components.weight_gen.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.features import CLASS_TEXT, WEIGHT
 from odweights.label_map import LABEL_MAP_FILE, parse_label_map
 from odweights.pipelines import kubeflow_v2_runner

@@ -23,8 +23,7 @@ from PIL import Image
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
-from odweights import features
-from odweights.components import artifact_types
+from odweights import artifact_types, features
 from odweights.components.od_export.component import OdExport
 from odweights.components.weighted_transform.component import WeightedTransform
 from odweights.label_map import format_label_map

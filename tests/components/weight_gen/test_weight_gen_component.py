@@ -6,7 +6,7 @@ import pytest
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
-from odweights.components.artifact_types import KFP_V2_TYPE_NAME_PATTERN, ClassWeights, LabelMap
+from odweights.artifact_types import KFP_V2_TYPE_NAME_PATTERN, ClassWeights, LabelMap
 from odweights.components.weight_gen.component import WeightGen
 from odweights.errors import InvalidOptionsError
 

@@ -10,11 +10,10 @@ from tfx.components.example_validator import executor as example_validator_execu
 from tfx.types import artifact_utils, standard_artifacts
 
 from odweights import features
-from odweights.components.artifact_types import ClassWeights, LabelMap
+from odweights.artifact_types import ClassWeights, LabelMap
+from odweights.class_weights_io import CHART_FILE, CLASS_WEIGHTS_FILE, load_class_weights
 from odweights.components.od_schema_gen.od_schema import infer_od_api_schema
 from odweights.components.weight_gen import executor as weight_gen_executor
-from odweights.components.weight_gen.class_weights_io import (
-    CHART_FILE, CLASS_WEIGHTS_FILE, load_class_weights)
 from odweights.components.weight_gen.statistics_counts import statistics_options
 from odweights.errors import BadInputError
 from odweights.label_map import LABEL_MAP_FILE, format_label_map

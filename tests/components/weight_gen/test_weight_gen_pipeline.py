@@ -11,10 +11,10 @@ from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 
 from odweights import sample_data
+from odweights.class_weights_io import CHART_FILE, load_class_weights
 from odweights.components.od_schema_gen.component import OdApiSchemaGen
 from odweights.components.voc_example_gen.component import VocExampleGen
 from odweights.components.voc_example_gen.layout import voc_input_configs
-from odweights.components.weight_gen.class_weights_io import CHART_FILE, load_class_weights
 from odweights.components.weight_gen.component import WeightGen
 from odweights.components.weight_gen.statistics_counts import statistics_options
 from odweights.label_map import format_label_map

@@ -13,8 +13,7 @@ import tensorflow_transform.beam as tft_beam
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
-from odweights import features
-from odweights.components import artifact_types
+from odweights import artifact_types, features
 from odweights.components.weighted_transform import component, executor
 from odweights.components.weighted_transform.preprocessing import preprocessing_fn
 from odweights.errors import BadInputError
