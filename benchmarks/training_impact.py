@@ -526,6 +526,10 @@ def main(argv=None) -> int:
     arms = [arm for arm in ARMS if arm[0] in selected]
     if not arms or arms[0][0] != BASELINE:
         raise SystemExit(f"--arms must start with {BASELINE}")
+    if args.steps % args.evals:
+        raise SystemExit(
+            "--steps must be a multiple of --evals (the last evaluation is the final step)"
+        )
     odapi_training.install_tf216_shims()
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     started = time.monotonic()
