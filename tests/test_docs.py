@@ -7,7 +7,16 @@ import subprocess
 import sys
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCE_DIRS = ("odweights", "components", "pipelines", "tests", "benchmarks", "scripts", "kubeflow")
+SOURCE_DIRS = (
+    "odweights",
+    "components",
+    "pipelines",
+    "app",
+    "tests",
+    "benchmarks",
+    "scripts",
+    "kubeflow",
+)
 # Notes that lived outside the repository, and issue numbers, are not citable.
 OUTSIDE_CITATION = re.compile(
     r"weighting\.md|od-api-contract\.md|od-api-training\.md|\.\./shared|issue #?\d", re.IGNORECASE
