@@ -145,7 +145,7 @@ def prepare_target(system: str, voc_dir: str, out_dir: str, beam_args):
     import example_gen_stage  # the TFX, Beam and TF imports of (b) and (c)
     if system == "b":
         return lambda: example_gen_stage.run_example_gen(voc_dir, out_dir, beam_args)
-    from odweights import cli
+    from odweights.app import cli
     from odweights.pipelines import local_runner, pipeline  # noqa: F401
 
     def run_pipeline():

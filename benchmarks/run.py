@@ -357,7 +357,7 @@ def dataset_dir(work_dir: str, size: int) -> str:
     """Generates (once) and returns the VOCdevkit folder of a dataset of `size` images."""
     root = os.path.join(work_dir, f"voc-{size}-seed{SEED}")
     if not os.path.exists(os.path.join(root, ".complete")):
-        from odweights import sample_data
+        from odweights.app import sample_data
         shutil.rmtree(root, ignore_errors=True)
         print(f"generating {size} VOC images in {root} ...", flush=True)
         sample_data.write_dataset(root, num_images=size, seed=SEED)
@@ -378,7 +378,7 @@ def odweights_command() -> List[str]:
     script = os.path.join(os.path.dirname(sys.executable), "odweights")
     if os.path.exists(script):
         return [script]
-    return [sys.executable, "-m", "odweights.cli"]
+    return [sys.executable, "-m", "odweights.app.cli"]
 
 
 def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:

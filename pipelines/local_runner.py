@@ -1,31 +1,36 @@
-"""`odweights run`: the pipeline on this machine, on TFX's LocalDagRunner or BeamDagRunner.
+"""The pipeline on this machine, on TFX's LocalDagRunner or BeamDagRunner.
 
 Layout of the output folder OUT:
   OUT/metadata.sqlite   ML Metadata (SQLite), kept across runs: TFX's cache
   OUT/pipeline/         the pipeline root (every component's artifacts)
-  OUT/export/           the OD API files of the latest run, and report.html (docs/report.md)
+  OUT/export/           the OD API files of the latest run (and the application's report.html)
   OUT/run.log           everything TFX, Beam and TensorFlow logged in the latest run
 
 The runner only chooses the orchestrator; the pipeline comes from
 pipeline.create_pipeline. Both runners come from their own TFX modules, not
 tfx.v1, which imports every TFX extension (Vertex AI, Kubernetes) at start-up.
-TFX, TensorFlow and Beam are imported inside `run`, once the log file
-captures what they log and warn while they load.
+TFX, TensorFlow and Beam are imported inside `running`, once the log file
+captures what they log and warn while they load. What `odweights run` prints and
+writes at the end (the summary, report.html) is the application's (app/run.py).
 """
 
+import contextlib
+import dataclasses
 import json
-import logging
 import os
 import re
 import shutil
 import sys
 import time
-from typing import Any, Mapping, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, TextIO
 
 from odweights import errors
 from odweights.maker import RUN_COMMAND_PROPERTY
 from odweights.pipelines import preflight, progress
 from odweights.pipelines.options import IN_PROCESS_RUNNER_ARG, PipelineOptions
+
+if TYPE_CHECKING:  # ML Metadata loads inside `running`, with the other libraries
+    from odweights.pipelines.run_record import RunRecord
 
 ORCHESTRATOR_LOCAL = "local"
 ORCHESTRATOR_BEAM = "beam"
@@ -51,14 +56,31 @@ def _orchestrator(name: str):
     return BeamDagRunner()
 
 
-def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRATOR_LOCAL,
-        stream: Optional[TextIO] = None, command: Optional[Mapping[str, Any]] = None):
-    """Runs the pipeline into `output_dir`, printing progress and a summary to `stream`.
+@dataclasses.dataclass
+class LocalRun:
+    """A finished run: what ML Metadata recorded of it, and where its files are."""
+
+    record: "RunRecord"
+    output_dir: str
+    export_dir: str
+    metadata_path: str
+    log_file: str
+    started: float  # time.monotonic() when the pipeline started
+    loading_seconds: float  # loading TFX before that
+
+
+@contextlib.contextmanager
+def running(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRATOR_LOCAL,
+            stream: Optional[TextIO] = None,
+            command: Optional[Mapping[str, Any]] = None) -> Iterator[LocalRun]:
+    """Runs the pipeline into `output_dir`, printing progress to `stream`, publishes
+    its export, then yields the LocalRun while run.log still captures every log, so
+    that what the caller does at the end of the run is logged there too.
 
     `command`: the `odweights run` command, recorded on the run's context in ML
     Metadata (maker.RUN_COMMAND_PROPERTY) for `odweights audit`.
-    Returns the run's run_summary.RunRecord. Raises OdWeightsError (exit code
-    by its class) for anything that stops the run.
+    Raises OdWeightsError (exit code by its class) for anything that stops the run,
+    the block's own exceptions included (see `user_error`).
     """
     stream = stream or sys.stdout
     options.validate()
@@ -107,44 +129,25 @@ def run(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRA
                     raise KeyboardInterrupt from None
                 if isinstance(error, errors.IngestStoppedError) and error.report_dir:
                     _publish_stopped_report(error, export_dir)
-                    _write_stopped_run_report(output_dir, stream)
                 raise user_error(error, log_file) from error
-        record, report = _finish(options, metadata_path, export_dir, log_file, started_ms,
-                                 COMPONENT_IDS)
+        record = _finish(options, metadata_path, export_dir, started_ms, COMPONENT_IDS)
         if command is not None:
             _record_command(metadata_path, record.run_id, command)
-        report_started = time.monotonic()
         try:
-            from odweights.report.writer import write_report
-            html_report = write_report(output_dir)
+            yield LocalRun(record=record, output_dir=output_dir, export_dir=export_dir,
+                           metadata_path=metadata_path, log_file=log_file, started=started,
+                           loading_seconds=started - loading)
         except Exception as error:  # the export is complete; say what failed and where
             raise user_error(error, log_file) from error
-        report_seconds = time.monotonic() - report_started
-    stream.write("\n" + report + f"Report: {html_report} (written in {report_seconds:.1f} s)\n"
-                 f"Finished in {time.monotonic() - started:.1f} s "
-                 f"(+ {started - loading:.1f} s loading TFX)\n")
-    stream.flush()
-    return record
-
-
-def _write_stopped_run_report(output_dir: str, stream: TextIO) -> None:
-    """report.html of a stopped run (what was rejected, drawn), so that the previous run's
-    report does not stay beside this run's files. A failure to write it is logged: the
-    error that stopped the run is the one to report."""
-    try:
-        from odweights.report.writer import write_report
-        stream.write(f"Report: {write_report(output_dir)}\n")
-    except Exception:  # pylint: disable=broad-except
-        logging.getLogger(__name__).exception("the report of the stopped run was not written")
 
 
 def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -> None:
     """OUT/export of a run the VOC ExampleGen stopped: its rejected.jsonl and a
     summary.json saying why, published like an export (the previous one goes)."""
+    from odweights.artifact_files import REJECTED_FILE, TOTALS_FILE
     from odweights.components.od_export import summary
     from odweights.components.od_export.executor import SUMMARY_FILE
     from odweights.components.od_export.publish import publish_export, write_manifest
-    from odweights.components.voc_example_gen.executor import REJECTED_FILE, TOTALS_FILE
     from odweights.fileio import read_bytes
 
     staging = os.path.join(os.path.dirname(export_dir), f".stopped-{os.getpid()}")
@@ -164,29 +167,22 @@ def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _finish(options: PipelineOptions, metadata_path: str, export_dir: str, log_file: str,
-            started_ms: int, component_ids):
-    """Publishes a cached export; returns the run's RunRecord and its summary text."""
-    from odweights.class_weights_io import load_class_weights
-    from odweights.components.od_export.executor import SUMMARY_FILE
+def _finish(options: PipelineOptions, metadata_path: str, export_dir: str,
+            started_ms: int, component_ids) -> "RunRecord":
+    """Publishes a cached export; returns the run's RunRecord."""
     from odweights.components.od_export.publish import publish_export
-    from odweights.pipelines import run_summary
+    from odweights.pipelines.run_record import read_run
 
-    record = run_summary.read_run(metadata_path, options.pipeline_name, component_ids,
-                                  since_ms=started_ms)
+    record = read_run(metadata_path, options.pipeline_name, component_ids, since_ms=started_ms)
     export = record.execution("OdExport")
-    export_uri = export.output_uri("export")
     if not export.ran:
         # A cached OdExport did not publish in this run: OUT/export must still be this run's.
-        publish_export(export_uri, export_dir)
-    summary = run_summary.read_json(os.path.join(export_uri, SUMMARY_FILE))
-    class_weights = load_class_weights(record.execution("WeightGen").output_uri("class_weights"))
-    return record, run_summary.format_summary(record, export_dir, summary, class_weights,
-                                              metadata_path, log_file)
+        publish_export(export.output_uri("export"), export_dir)
+    return record
 
 
 def _record_command(metadata_path: str, run_id: str, command: Mapping[str, Any]) -> None:
-    from odweights.pipelines.run_summary import sqlite_store
+    from odweights.pipelines.run_record import sqlite_store
 
     store = sqlite_store(metadata_path, read_only=False)
     context = store.get_context_by_type_and_name("pipeline_run", run_id)
@@ -199,7 +195,8 @@ def user_error(error: Exception, log_file: str) -> errors.OdWeightsError:
     """The OdWeightsError to report for an exception that stopped the run."""
     if isinstance(error, errors.OdWeightsError):
         message = _BEAM_STEP_ANNOTATION.sub("", str(error))
-        return type(error)(f"{message}\n(details: {log_file})")
+        # Other arguments (IngestStoppedError's report_dir) are kept.
+        return type(error)(f"{message}\n(details: {log_file})", *error.args[1:])
     remote = _REMOTE_ERROR.search(str(error))
     if remote:
         error_class = getattr(errors, remote.group(1))

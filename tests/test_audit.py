@@ -18,10 +18,11 @@ from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 
 import odweights
-from odweights import artifact_types, audit, cli, maker, reproduce, sample_data
+from odweights import artifact_types, maker
+from odweights.app import audit, cli, reproduce, sample_data
+from odweights.app.report.writer import REPORT_FILE
 from odweights.errors import InvalidOptionsError
 from odweights.pipelines.pipeline import COMPONENT_IDS
-from odweights.report.writer import REPORT_FILE
 
 TFX_VERSION = importlib.metadata.version("tfx")
 
@@ -435,7 +436,7 @@ def test_audit_console_shows_the_audit_only(run):
     """As a user runs it, in a fresh process: no third-party warnings on the console."""
     _, output_dir = run
     process = subprocess.run(
-        [sys.executable, "-m", "odweights.cli", "audit", os.path.join(output_dir, "export"),
+        [sys.executable, "-m", "odweights.app.cli", "audit", os.path.join(output_dir, "export"),
          "--verify"], capture_output=True, text=True, check=False)
     assert process.returncode == 0, process.stderr
     assert process.stderr == ""

@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 import tensorflow as tf
 
-from odweights import features, sample_data
+from odweights import features
+from odweights.app import sample_data
 
 BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "benchmarks")

@@ -7,13 +7,14 @@ import time
 import pytest
 
 import odweights
-from odweights import cli, errors
+from odweights import errors
+from odweights.app import cli
 
 SUBCOMMANDS = ("sample-data", "run", "compile-kubeflow", "audit", "report")
 
 
 def test_version_from_the_installed_entry_point():
-    result = subprocess.run([sys.executable, "-m", "odweights.cli", "--version"],
+    result = subprocess.run([sys.executable, "-m", "odweights.app.cli", "--version"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"odweights {odweights.__version__}"

@@ -48,7 +48,7 @@ MANIFEST = "manifest.json"
 
 def export_digests(work_dir: str) -> dict:
     """{export file name: sha256} of one `odweights run` on DATASET under work_dir."""
-    from odweights import cli, sample_data  # pylint: disable=import-outside-toplevel
+    from odweights.app import cli, sample_data  # pylint: disable=import-outside-toplevel
 
     sample_data.write_dataset(os.path.join(work_dir, "voc"), **DATASET)
     out = os.path.join(work_dir, "out")

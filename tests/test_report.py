@@ -19,11 +19,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from odweights import audit, cli, features, sample_data
+from odweights import features
+from odweights.app import audit, cli, sample_data
+from odweights.app.report import chart, page, rejections, thumbnails
+from odweights.app.report.records import SAMPLE_SIZE, Shown, read_tfrecords
+from odweights.app.report.writer import REPORT_FILE
 from odweights.errors import OdWeightsError
-from odweights.report import chart, page, rejections, thumbnails
-from odweights.report.records import SAMPLE_SIZE, Shown, read_tfrecords
-from odweights.report.writer import REPORT_FILE
 
 SECTIONS = ("run", "classes", "rejections", "quality", "samples", "lineage")
 MAX_REPORT_BYTES = 20 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Tests of odweights/sample_data.py: determinism, distribution, formats, quirks, pixels."""
+"""Tests of app/sample_data.py: determinism, distribution, formats, quirks, pixels."""
 
 import hashlib
 import os
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from odweights import cli, errors, sample_data
+from odweights import errors
+from odweights.app import cli, sample_data
 
 NUM_IMAGES = 300
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -339,7 +340,7 @@ def test_cli_options_for_classes_and_layout(tmp_path, capsys):
 
 def test_cli_rejects_bad_options_with_exit_code_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "odweights.cli", "sample-data", str(tmp_path),
+        [sys.executable, "-m", "odweights.app.cli", "sample-data", str(tmp_path),
          "--images", "0"], capture_output=True, text=True, check=False)
     assert result.returncode == errors.EXIT_INVALID_OPTIONS
     assert "number of images must be an integer from 1" in result.stderr

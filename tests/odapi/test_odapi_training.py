@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from odweights import cli, sample_data
+from odweights.app import cli, sample_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.odapi]
 

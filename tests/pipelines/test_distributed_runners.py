@@ -16,10 +16,10 @@ import os
 
 import pytest
 
-from odweights import sample_data
+from odweights.app import run, sample_data
+from odweights.app.report.writer import REPORT_FILE
 from odweights.pipelines import local_runner
 from odweights.pipelines.options import PipelineOptions
-from odweights.report.writer import REPORT_FILE
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +35,8 @@ READER_CONFIG = "input_reader.config"
 def _run_export(voc_dir: str, output_dir: str, beam_args=()) -> dict:
     """{file name: bytes} of the export of one fresh `odweights run`, without report.html,
     which describes its run (paths, ML Metadata ids, times: docs/report.md)."""
-    local_runner.run(PipelineOptions(voc_dir=voc_dir, beam_args=tuple(beam_args)),
-                     output_dir, stream=io.StringIO())
+    run.run(PipelineOptions(voc_dir=voc_dir, beam_args=tuple(beam_args)),
+            output_dir, stream=io.StringIO())
     export_dir = os.path.join(output_dir, local_runner.EXPORT_DIR)
     export = {}
     for name in sorted(set(os.listdir(export_dir)) - {REPORT_FILE}):

@@ -26,7 +26,8 @@ from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 from tfx.utils import import_utils
 
-from odweights import artifact_types, cli, maker, sample_data
+from odweights import artifact_types, maker
+from odweights.app import cli, sample_data
 from odweights.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.components.voc_example_gen.driver import compute_input_fingerprint
 from odweights.components.voc_example_gen.layout import voc_input_configs
@@ -172,7 +173,7 @@ def test_compiles_a_gs_voc_dir_without_credentials_and_never_reads_it(monkeypatc
     output = tmp_path / "pipeline.json"
     voc_dir = "gs://odweights-test-no-such-bucket/VOCdevkit"
     process = subprocess.run(
-        [sys.executable, "-m", "odweights.cli", "compile-kubeflow", "--output", str(output),
+        [sys.executable, "-m", "odweights.app.cli", "compile-kubeflow", "--output", str(output),
          "--image", IMAGE, "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
          "--voc-dir", voc_dir], capture_output=True, text=True, check=False)
     assert process.returncode == 0, process.stderr
@@ -419,7 +420,7 @@ def test_dockerfile_is_the_pinned_tfx_image_plus_every_source_folder(tfx_version
     assert re.findall(r"^FROM (\S+)$", dockerfile, re.MULTILINE) == [
         f"tensorflow/tfx:{tfx_version}"]
     source_folders = set(re.findall(r'= "(\w+)"', package_dir))
-    assert source_folders == {"odweights", "components", "pipelines"}
+    assert source_folders == {"odweights", "components", "pipelines", "app"}
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, re.MULTILINE))
     assert copied == source_folders
     assert f"--constraint {lock}" in dockerfile

@@ -19,9 +19,10 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from odweights import cli, errors, features, sample_data
+from odweights import errors, features
+from odweights.app import cli, sample_data
+from odweights.app.report.writer import REPORT_FILE
 from odweights.label_map import parse_label_map
-from odweights.report.writer import REPORT_FILE
 
 pytestmark = pytest.mark.e2e
 

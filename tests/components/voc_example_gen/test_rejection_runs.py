@@ -8,8 +8,8 @@ import pytest
 import voc_fixtures as vf
 
 from odweights import external_sort
+from odweights.artifact_files import REJECTED_FILE
 from odweights.components.voc_example_gen.component import VocExampleGen
-from odweights.components.voc_example_gen.executor import REJECTED_FILE
 
 pytestmark = pytest.mark.e2e
 

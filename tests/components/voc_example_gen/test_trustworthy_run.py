@@ -21,7 +21,8 @@ import tensorflow as tf
 import voc_fixtures as vf
 from PIL import Image
 
-from odweights import cli, errors, features
+from odweights import errors, features
+from odweights.app import cli
 from odweights.components.od_export.publish import MANIFEST_FILE, file_sha256
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +93,7 @@ def dataset(tmp_path_factory):
 def interrupted(dataset):
     """`odweights run` in its own process, sent SIGINT once the VOC ExampleGen is done."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "odweights.cli"] + dataset["argv"], stdout=subprocess.PIPE,
+        [sys.executable, "-m", "odweights.app.cli"] + dataset["argv"], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     lines = []
     for line in process.stdout:

@@ -14,11 +14,13 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 import tensorflow as tf
+import voc_fixtures as vf
 from PIL import Image
 from tfx.proto import example_gen_pb2
 
-import voc_fixtures as vf
-from odweights import features, label_map as label_map_lib, sample_data
+from odweights import features
+from odweights import label_map as label_map_lib
+from odweights.app import sample_data
 from odweights.components.voc_example_gen import layout
 from odweights.components.voc_example_gen import rejections as rj
 from odweights.components.voc_example_gen.component import VocExampleGen

@@ -10,7 +10,7 @@ from defusedxml import ElementTree
 from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 
-from odweights import sample_data
+from odweights.app import sample_data
 from odweights.class_weights_io import CHART_FILE, load_class_weights
 from odweights.components.od_schema_gen.component import OdApiSchemaGen
 from odweights.components.voc_example_gen.component import VocExampleGen

@@ -29,7 +29,7 @@ import sys
 import tempfile
 from typing import Any
 
-from odweights import audit
+from odweights.app import audit
 from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 from odweights.features import SOURCE_ID
 from odweights.maker import LABELS, describe, differences, format_command, format_value
@@ -328,7 +328,7 @@ def _ids(execution_ids: list[int]) -> str:
 
 def _rerun(options: list[str], target: str, report) -> None:
     """`odweights run OPTIONS --output-dir TARGET` through the CLI, its output to `report`."""
-    from odweights import cli
+    from odweights.app import cli
 
     try:
         with contextlib.redirect_stdout(report):

@@ -34,7 +34,7 @@ def _add_sample_data(subparsers) -> None:
 
 
 def _sample_data(args) -> int:
-    from odweights import sample_data
+    from odweights.app import sample_data
     summary = sample_data.write_dataset(args.dir, num_images=args.images, seed=args.seed,
                                         num_classes=args.classes, layout=args.layout)
     print(summary.describe())
@@ -276,9 +276,8 @@ def _add_run(subparsers) -> None:
 def _run(args) -> int:
     pipeline_options = _pipeline_options(args)
     _quiet_tensorflow()
-    from odweights.pipelines import local_runner
-    local_runner.run(pipeline_options, args.output_dir, args.orchestrator,
-                     command=_run_command(args))
+    from odweights.app import run
+    run.run(pipeline_options, args.output_dir, args.orchestrator, command=_run_command(args))
     return errors.EXIT_OK
 
 
@@ -380,9 +379,9 @@ def _audit(args) -> int:
                                        ("--reproduce", args.reproduce is not None)) if given]
     if len(chosen) > 1:
         raise errors.InvalidOptionsError(f"choose one of {', '.join(chosen)}")
-    from odweights import audit
+    from odweights.app import audit
     if args.reproduce_command or args.reproduce is not None:
-        from odweights import reproduce
+        from odweights.app import reproduce
         metadata = args.metadata or audit.default_metadata_path(args.path)
         if args.reproduce_command:
             return reproduce.run_reproduce_command(args.path, metadata, as_json=args.as_json)
@@ -410,7 +409,7 @@ def _report(args) -> int:
             f"{args.output_dir} has no export/ folder: give the --output-dir of a finished "
             "`odweights run`")
     _quiet_tensorflow()
-    from odweights.report.writer import write_report
+    from odweights.app.report.writer import write_report
     print(f"Report: {write_report(args.output_dir)}")
     return errors.EXIT_OK
 

@@ -18,10 +18,10 @@ from typing import Any
 import google_crc32c
 
 from odweights import features
+from odweights.app.report import thumbnails
 from odweights.components.od_export.sharding import shard_file_name
 from odweights.errors import OdWeightsError
 from odweights.fileio import open_for_reading
-from odweights.report import thumbnails
 
 SAMPLE_SIZE = 24
 MAX_FLAGGED = 12

@@ -13,8 +13,8 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 
-from odweights.report import sources, thumbnails
-from odweights.report.records import Shown
+from odweights.app.report import sources, thumbnails
+from odweights.app.report.records import Shown
 
 MAX_EXAMPLES = 12
 """Examples shown per reason."""

@@ -6,7 +6,7 @@ OUTPUT of execution <- INPUTs of that execution <- ...) to the VOC ExampleGen
 and its input folder, with what made each step (odweights.maker) and the
 recorded `odweights run` command. `--verify` re-hashes the exported files and
 recomputes the VOC input fingerprint, to tell whether anything changed since
-the run; odweights.reproduce makes the export again.
+the run; odweights.app.reproduce makes the export again.
 
 The JSON document (`--json`) has these stable fields:
   format: "odweights.audit/1"

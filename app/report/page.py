@@ -8,7 +8,7 @@ the report opens offline and cannot reach the network.
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from odweights.report.records import Shown
+from odweights.app.report.records import Shown
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 

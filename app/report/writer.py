@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from odweights import audit
+from odweights.app import audit
+from odweights.app.report import chart, page, records, rejections, sources, thumbnails
+from odweights.artifact_files import REJECTED_FILE
 from odweights.class_weights_io import CLASS_WEIGHTS_FILE
 from odweights.components.od_export.executor import SUMMARY_FILE
-from odweights.components.voc_example_gen.executor import REJECTED_FILE
 from odweights.components.voc_example_gen.rejections import REASONS
 from odweights.pipelines.local_runner import EXPORT_DIR, METADATA_FILE
-from odweights.pipelines.run_summary import sqlite_store
-from odweights.report import chart, page, records, rejections, sources, thumbnails
+from odweights.pipelines.run_record import sqlite_store
 
 REPORT_FILE = "report.html"
 INGEST_TOTALS = "ingest_totals"  # the VOC ExampleGen's totals.json, a property of its artifacts
