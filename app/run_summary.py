@@ -8,7 +8,7 @@ class_weights.json.
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from odweights.components.od_export.input_reader import INPUT_READER_FILE
+from odweights.artifact_files import INPUT_READER_FILE
 from odweights.maker import format_maker
 from odweights.pipelines.run_record import ExecutionRecord, RunRecord
 

@@ -18,7 +18,7 @@ import types
 from collections.abc import Iterator
 
 from odweights import fileio
-from odweights.components.od_export.input_reader import INPUT_READER_FILE
+from odweights.artifact_files import INPUT_READER_FILE
 from odweights.label_map import LABEL_MAP_FILE, parse_label_map
 
 

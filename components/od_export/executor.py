@@ -36,11 +36,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from odweights import external_sort, fileio
-from odweights.artifact_files import REJECTED_FILE, TOTALS_FILE
+from odweights.artifact_files import INPUT_READER_FILE, REJECTED_FILE, TOTALS_FILE
 from odweights.class_weights_io import CLASS_WEIGHTS_FILE, load_class_weights
 from odweights.components.od_export import resampling, sharding, summary
 from odweights.components.od_export.export_record import parse_export_record
-from odweights.components.od_export.input_reader import INPUT_READER_FILE, input_reader_config
+from odweights.components.od_export.input_reader import input_reader_config
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_export.publish import files_sha256, publish_export, write_manifest
 from odweights.errors import BadInputError, OdWeightsError

@@ -12,8 +12,6 @@ from typing import Mapping
 from odweights.components.od_export.sharding import shard_pattern
 from odweights.label_map import LABEL_MAP_FILE
 
-INPUT_READER_FILE = "input_reader.config"
-
 
 def _quoted(path: str) -> str:
     return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
