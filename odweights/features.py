@@ -2,7 +2,7 @@
 
 The `image/...` keys are the TF Object Detection API's own
 (object_detection/data_decoders/tf_example_decoder.py); see
-docs/training.md.
+docs/training.md ("The OD API's data contract").
 """
 
 HEIGHT = "image/height"

@@ -2,7 +2,7 @@
 
 TFDV infers types and presence from statistics (without fixed shapes: a box
 feature holds one value per box, any number of boxes). The OD API's contract
-(see docs/training.md) then bounds the values, and the
+(see "The OD API's data contract" in docs/training.md) then bounds the values, and the
 features that StatisticsGen deliberately skips (image bytes, per-image ids) are
 added with their types, so Transform parses every feature. They carry no
 presence constraint, so ExampleValidator does not report them as missing from
