@@ -6,16 +6,21 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Mapping, Optional, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from odweights import errors
 from odweights.pipelines import local_runner
 from odweights.pipelines.options import PipelineOptions
 
 
-def run(options: PipelineOptions, output_dir: str,
-        orchestrator: str = local_runner.ORCHESTRATOR_LOCAL, stream: Optional[TextIO] = None,
-        command: Optional[Mapping[str, Any]] = None):
+def run(
+    options: PipelineOptions,
+    output_dir: str,
+    orchestrator: str = local_runner.ORCHESTRATOR_LOCAL,
+    stream: TextIO | None = None,
+    command: Mapping[str, Any] | None = None,
+):
     """Runs the pipeline into `output_dir`, printing progress and a summary to `stream`,
     and writes OUT/export/report.html.
 
@@ -29,15 +34,18 @@ def run(options: PipelineOptions, output_dir: str,
             summary = _summary(local)
             report_started = time.monotonic()
             from odweights.app.report.writer import write_report
+
             html_report = write_report(local.output_dir)
             report_seconds = time.monotonic() - report_started
     except errors.IngestStoppedError as error:
         if error.report_dir:
             _write_stopped_run_report(os.path.abspath(output_dir), stream)
         raise
-    stream.write("\n" + summary + f"Report: {html_report} (written in {report_seconds:.1f} s)\n"
-                 f"Finished in {time.monotonic() - local.started:.1f} s "
-                 f"(+ {local.loading_seconds:.1f} s loading TFX)\n")
+    stream.write(
+        "\n" + summary + f"Report: {html_report} (written in {report_seconds:.1f} s)\n"
+        f"Finished in {time.monotonic() - local.started:.1f} s "
+        f"(+ {local.loading_seconds:.1f} s loading TFX)\n"
+    )
     stream.flush()
     return local.record
 
@@ -50,11 +58,13 @@ def _summary(local: local_runner.LocalRun) -> str:
     from odweights.pipelines.run_record import read_json
 
     record = local.record
-    summary = read_json(os.path.join(record.execution("OdExport").output_uri("export"),
-                                     SUMMARY_FILE))
+    summary = read_json(
+        os.path.join(record.execution("OdExport").output_uri("export"), SUMMARY_FILE)
+    )
     class_weights = load_class_weights(record.execution("WeightGen").output_uri("class_weights"))
-    return run_summary.format_summary(record, local.export_dir, summary, class_weights,
-                                      local.metadata_path, local.log_file)
+    return run_summary.format_summary(
+        record, local.export_dir, summary, class_weights, local.metadata_path, local.log_file
+    )
 
 
 def _write_stopped_run_report(output_dir: str, stream: TextIO) -> None:
@@ -63,9 +73,8 @@ def _write_stopped_run_report(output_dir: str, stream: TextIO) -> None:
     the error that stopped the run is the one to report."""
     try:
         from odweights.app.report.writer import write_report
+
         stream.write(f"Report: {write_report(output_dir)}\n")
     except Exception:  # pylint: disable=broad-except
-        with open(os.path.join(output_dir, local_runner.LOG_FILE), "a",
-                  encoding="utf-8") as log:
-            log.write("the report of the stopped run was not written:\n"
-                      + traceback.format_exc())
+        with open(os.path.join(output_dir, local_runner.LOG_FILE), "a", encoding="utf-8") as log:
+            log.write("the report of the stopped run was not written:\n" + traceback.format_exc())

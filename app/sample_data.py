@@ -15,7 +15,7 @@ import dataclasses
 import io
 import os
 import random
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -34,21 +34,70 @@ MAX_IMAGES = 999_999  # ids have six digits, as in VOC2007
 
 # Realistic names (VOC and fashion); beyond this list names are generated.
 CLASS_NAMES = (
-    "person", "car", "top", "dress", "chair", "bicycle", "dog", "bottle", "trousers",
-    "bird", "shoe", "cat", "bag", "bus", "skirt", "horse", "hat", "boat", "coat",
-    "sofa", "motorbike", "scarf", "train", "sheep", "jacket", "cow", "pottedplant",
-    "tvmonitor", "diningtable", "aeroplane", "shorts", "glasses", "belt", "sock",
-    "glove", "umbrella", "backpack", "watch", "tie", "boot",
+    "person",
+    "car",
+    "top",
+    "dress",
+    "chair",
+    "bicycle",
+    "dog",
+    "bottle",
+    "trousers",
+    "bird",
+    "shoe",
+    "cat",
+    "bag",
+    "bus",
+    "skirt",
+    "horse",
+    "hat",
+    "boat",
+    "coat",
+    "sofa",
+    "motorbike",
+    "scarf",
+    "train",
+    "sheep",
+    "jacket",
+    "cow",
+    "pottedplant",
+    "tvmonitor",
+    "diningtable",
+    "aeroplane",
+    "shorts",
+    "glasses",
+    "belt",
+    "sock",
+    "glove",
+    "umbrella",
+    "backpack",
+    "watch",
+    "tie",
+    "boot",
 )
 
 # Saturated colours (chroma >= 150), far from the low-saturation background, so
 # that a pixel tells whether it belongs to an object; more classes get evenly
 # spaced hues.
 _BASE_COLOURS = (
-    (230, 25, 75), (40, 190, 60), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 160, 160),
-    (200, 120, 0), (180, 0, 0), (30, 30, 200), (160, 160, 0), (255, 60, 150),
-    (0, 220, 130), (255, 170, 0), (120, 60, 255),
+    (230, 25, 75),
+    (40, 190, 60),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (0, 160, 160),
+    (200, 120, 0),
+    (180, 0, 0),
+    (30, 30, 200),
+    (160, 160, 0),
+    (255, 60, 150),
+    (0, 220, 130),
+    (255, 170, 0),
+    (120, 60, 255),
 )
 
 HEAD_TO_TAIL_TARGET = 100.0  # quota ratio of the first to the last class
@@ -86,13 +135,13 @@ class SampleSummary:
     num_images: int
     png_images: int
     empty_images: int
-    class_names: List[str]
-    class_colours: Dict[str, Tuple[int, int, int]]
-    class_counts: Dict[str, int]  # objects per class, classes by falling frequency
+    class_names: list[str]
+    class_colours: dict[str, tuple[int, int, int]]
+    class_counts: dict[str, int]  # objects per class, classes by falling frequency
     # The splits of ImageSets/Main (the flat layout writes no split files).
-    split_images: Dict[str, int]
-    split_objects: Dict[str, int]
-    split_class_counts: Dict[str, Dict[str, int]]
+    split_images: dict[str, int]
+    split_objects: dict[str, int]
+    split_class_counts: dict[str, dict[str, int]]
     difficult_objects: int
     truncated_objects: int
 
@@ -113,18 +162,21 @@ class SampleSummary:
             splits = "none written (flat layout)"
         else:
             splits = ", ".join(
-                f"{split} {self.split_images[split]} images / "
-                f"{self.split_objects[split]} objects" for split in SPLITS)
-        return "\n".join([
-            f"Wrote {self.num_images} images ({self.num_images - self.png_images} JPEG, "
-            f"{self.png_images} PNG, {self.empty_images} without objects) to "
-            f"{self.dataset_dir} (layout {self.layout})",
-            f"Objects: {self.num_objects} in {len(counts)} classes, "
-            f"{self.difficult_objects} difficult, {self.truncated_objects} truncated; "
-            f"head:tail {max(counts)}:{min(counts)} = {self.head_to_tail:.1f}:1",
-            f"Splits: {splits}",
-            f"Classes: {classes}",
-        ])
+                f"{split} {self.split_images[split]} images / {self.split_objects[split]} objects"
+                for split in SPLITS
+            )
+        return "\n".join(
+            [
+                f"Wrote {self.num_images} images ({self.num_images - self.png_images} JPEG, "
+                f"{self.png_images} PNG, {self.empty_images} without objects) to "
+                f"{self.dataset_dir} (layout {self.layout})",
+                f"Objects: {self.num_objects} in {len(counts)} classes, "
+                f"{self.difficult_objects} difficult, {self.truncated_objects} truncated; "
+                f"head:tail {max(counts)}:{min(counts)} = {self.head_to_tail:.1f}:1",
+                f"Splits: {splits}",
+                f"Classes: {classes}",
+            ]
+        )
 
 
 @dataclasses.dataclass
@@ -132,7 +184,7 @@ class _Object:
     class_index: int
     difficult: bool
     truncated: bool
-    box: Tuple[int, int, int, int] = (0, 0, 0, 0)  # VOC xmin, ymin, xmax, ymax (1-based)
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # VOC xmin, ymin, xmax, ymax (1-based)
 
 
 @dataclasses.dataclass
@@ -142,17 +194,18 @@ class _ImagePlan:
     width: int
     height: int
     profile: str
-    objects: List[_Object]
+    objects: list[_Object]
     split: str = ""
 
 
-def class_names(num_classes: int) -> List[str]:
+def class_names(num_classes: int) -> list[str]:
     """The class names of a dataset with `num_classes` classes, head class first."""
-    return [CLASS_NAMES[i] if i < len(CLASS_NAMES) else f"class_{i + 1:02d}"
-            for i in range(num_classes)]
+    return [
+        CLASS_NAMES[i] if i < len(CLASS_NAMES) else f"class_{i + 1:02d}" for i in range(num_classes)
+    ]
 
 
-def class_colours(num_classes: int) -> List[Tuple[int, int, int]]:
+def class_colours(num_classes: int) -> list[tuple[int, int, int]]:
     """The fill colour of each class, in class order."""
     colours = list(_BASE_COLOURS[:num_classes])
     extra = num_classes - len(colours)
@@ -163,8 +216,13 @@ def class_colours(num_classes: int) -> List[Tuple[int, int, int]]:
     return colours
 
 
-def write_dataset(out_dir, num_images: int = 300, seed: int = 0, num_classes: int = 10,
-                  layout: str = LAYOUT_VOCDEVKIT) -> SampleSummary:
+def write_dataset(
+    out_dir,
+    num_images: int = 300,
+    seed: int = 0,
+    num_classes: int = 10,
+    layout: str = LAYOUT_VOCDEVKIT,
+) -> SampleSummary:
     """Writes the dataset below `out_dir` and returns what it wrote."""
     _check_options(num_images, seed, num_classes, layout)
     names = class_names(num_classes)
@@ -195,29 +253,35 @@ def write_dataset(out_dir, num_images: int = 300, seed: int = 0, num_classes: in
         image_bytes = _draw_image(plan, colours, image_rng)
         _write_bytes(os.path.join(images_dir, plan.image_id + plan.extension), image_bytes)
         xml_text = _annotation_xml(plan, names, image_rng)
-        _write_bytes(os.path.join(annotations_dir, plan.image_id + ".xml"),
-                     xml_text.encode("utf-8"))
+        _write_bytes(
+            os.path.join(annotations_dir, plan.image_id + ".xml"), xml_text.encode("utf-8")
+        )
     if sets_dir:
         for split in SPLITS:
             ids = sorted(p.image_id for p in plans if split == "trainval" or p.split == split)
-            _write_bytes(os.path.join(sets_dir, split + ".txt"),
-                         "".join(i + "\n" for i in ids).encode("ascii"))
+            _write_bytes(
+                os.path.join(sets_dir, split + ".txt"),
+                "".join(i + "\n" for i in ids).encode("ascii"),
+            )
     return _summarise(plans, names, colours, dataset_dir, layout)
 
 
 def _check_options(num_images, seed, num_classes, layout) -> None:
     if not _is_int(num_images) or not 1 <= num_images <= MAX_IMAGES:
         raise errors.InvalidOptionsError(
-            f"number of images must be an integer from 1 to {MAX_IMAGES}, got {num_images!r}")
+            f"number of images must be an integer from 1 to {MAX_IMAGES}, got {num_images!r}"
+        )
     if not _is_int(num_classes) or not MIN_CLASSES <= num_classes <= MAX_CLASSES:
         raise errors.InvalidOptionsError(
             f"number of classes must be an integer from {MIN_CLASSES} to {MAX_CLASSES} "
-            f"(a long tail needs at least {MIN_CLASSES}), got {num_classes!r}")
+            f"(a long tail needs at least {MIN_CLASSES}), got {num_classes!r}"
+        )
     if not _is_int(seed):
         raise errors.InvalidOptionsError(f"seed must be an integer, got {seed!r}")
     if layout not in LAYOUTS:
         raise errors.InvalidOptionsError(
-            f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+            f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}"
+        )
 
 
 def _is_int(value) -> bool:
@@ -230,20 +294,22 @@ def _refuse_foreign_files(root: str, planned: set) -> None:
         return
     foreign = []
     for folder, _, files in os.walk(root):
-        foreign.extend(os.path.join(folder, f) for f in files
-                       if os.path.join(folder, f) not in planned)
+        foreign.extend(
+            os.path.join(folder, f) for f in files if os.path.join(folder, f) not in planned
+        )
     if foreign:
         foreign.sort()
         raise errors.InvalidOptionsError(
             f"{root} already holds {len(foreign)} file(s) that are not part of this sample "
             f"dataset (e.g. {foreign[0]}), probably from other options or another seed; "
-            "delete that folder or choose an empty one")
+            "delete that folder or choose an empty one"
+        )
 
 
 # ---------------------------------------------------------------- planning
 
 
-def _plan_dataset(num_images: int, seed: int, num_classes: int) -> List[_ImagePlan]:
+def _plan_dataset(num_images: int, seed: int, num_classes: int) -> list[_ImagePlan]:
     """Decides every image's format, size, objects, boxes and split (no pixels yet)."""
     rng = random.Random(f"odweights-sample-data:{seed}")
     ids = [f"{i:06d}" for i in range(1, num_images + 1)]
@@ -252,25 +318,29 @@ def _plan_dataset(num_images: int, seed: int, num_classes: int) -> List[_ImagePl
     profiles = [_PROFILE_CYCLE[i % len(_PROFILE_CYCLE)] for i in range(num_images)]
     rng.shuffle(profiles)
 
-    object_counts = [0 if i in empty_ids else
-                     rng.choices(OBJECTS_PER_IMAGE, OBJECTS_PER_IMAGE_WEIGHTS)[0] for i in ids]
+    object_counts = [
+        0 if i in empty_ids else rng.choices(OBJECTS_PER_IMAGE, OBJECTS_PER_IMAGE_WEIGHTS)[0]
+        for i in ids
+    ]
     total = sum(object_counts)
-    labels = [c for c, quota in enumerate(_class_quotas(total, num_classes))
-              for _ in range(quota)]
+    labels = [c for c, quota in enumerate(_class_quotas(total, num_classes)) for _ in range(quota)]
     rng.shuffle(labels)
     difficult = set(rng.sample(range(total), _fraction_count(total, DIFFICULT_FRACTION, 10)))
     truncated = set(rng.sample(range(total), _fraction_count(total, TRUNCATED_FRACTION, 10)))
 
     plans = []
     next_object = 0
-    for image_id, count, profile in zip(ids, object_counts, profiles):
-        objects = [_Object(labels[k], k in difficult, k in truncated)
-                   for k in range(next_object, next_object + count)]
+    for image_id, count, profile in zip(ids, object_counts, profiles, strict=True):
+        objects = [
+            _Object(labels[k], k in difficult, k in truncated)
+            for k in range(next_object, next_object + count)
+        ]
         next_object += count
         width = rng.randrange(MIN_SIDE, MAX_SIDE + 1)
         height = rng.randrange(MIN_SIDE, MAX_SIDE + 1)
-        plan = _ImagePlan(image_id, ".png" if image_id in png_ids else ".jpg",
-                          width, height, profile, objects)
+        plan = _ImagePlan(
+            image_id, ".png" if image_id in png_ids else ".jpg", width, height, profile, objects
+        )
         _place_boxes(plan, rng)
         plans.append(plan)
     _assign_splits(plans, num_classes, rng)
@@ -284,7 +354,7 @@ def _fraction_count(n: int, fraction: float, minimum_n: int) -> int:
     return max(1, round(n * fraction))
 
 
-def _class_quotas(total: int, num_classes: int) -> List[int]:
+def _class_quotas(total: int, num_classes: int) -> list[int]:
     """Objects per class: a geometric long tail whose head:tail ratio is at least 50."""
     weights = [HEAD_TO_TAIL_TARGET ** (-i / (num_classes - 1)) for i in range(num_classes)]
     scale = total / sum(weights)
@@ -311,15 +381,16 @@ def _place_boxes(plan: _ImagePlan, rng: random.Random) -> None:
     inside = [r for r in regions if not _border_sides(r, plan.width, plan.height)]
     # Truncated objects first, so that they get the border regions.
     order = sorted(range(len(plan.objects)), key=lambda k: not plan.objects[k].truncated)
-    for k, region in zip(order, on_border + inside):
+    for k, region in zip(order, on_border + inside, strict=True):
         obj = plan.objects[k]
         sides = _border_sides(region, plan.width, plan.height)
         obj.truncated = obj.truncated and bool(sides)
-        obj.box = _box_in_region(region, plan.width, plan.height, obj,
-                                 rng.choice(sides) if obj.truncated else None, rng)
+        obj.box = _box_in_region(
+            region, plan.width, plan.height, obj, rng.choice(sides) if obj.truncated else None, rng
+        )
 
 
-def _cut_regions(rect, count: int, rng: random.Random) -> List[Tuple[int, int, int, int]]:
+def _cut_regions(rect, count: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
     if count <= 1:
         return [rect] if count == 1 else []
     x0, y0, x1, y1 = rect
@@ -337,15 +408,23 @@ def _cut_regions(rect, count: int, rng: random.Random) -> List[Tuple[int, int, i
     return _cut_regions(halves[0], first, rng) + _cut_regions(halves[1], count - first, rng)
 
 
-def _border_sides(region, width: int, height: int) -> List[str]:
+def _border_sides(region, width: int, height: int) -> list[str]:
     x0, y0, x1, y1 = region
-    return [side for side, touches in
-            (("left", x0 == 0), ("top", y0 == 0), ("right", x1 == width),
-             ("bottom", y1 == height)) if touches]
+    return [
+        side
+        for side, touches in (
+            ("left", x0 == 0),
+            ("top", y0 == 0),
+            ("right", x1 == width),
+            ("bottom", y1 == height),
+        )
+        if touches
+    ]
 
 
-def _box_in_region(region, width, height, obj: _Object, border_side: Optional[str],
-                   rng: random.Random) -> Tuple[int, int, int, int]:
+def _box_in_region(
+    region, width, height, obj: _Object, border_side: str | None, rng: random.Random
+) -> tuple[int, int, int, int]:
     """A VOC box (1-based, inclusive) inside `region` (0-based, half-open)."""
     x0, y0, x1, y1 = region
     # Usable pixels: half a gap from each cut, a margin from each image border.
@@ -382,7 +461,7 @@ def _box_side(available: int, difficult: bool, rng: random.Random) -> int:
     return max(min(available, MIN_BOX), round(available * rng.uniform(0.45, 0.95)))
 
 
-def _assign_splits(plans: List[_ImagePlan], num_classes: int, rng: random.Random) -> None:
+def _assign_splits(plans: list[_ImagePlan], num_classes: int, rng: random.Random) -> None:
     """About 70/30 train/val, so that every class is in train and, if it can, in val.
 
     Classes are handled from the rarest up: each takes about 70% of its still
@@ -427,7 +506,7 @@ def _summarise(plans, names, colours, dataset_dir, layout) -> SampleSummary:
         png_images=sum(p.extension == ".png" for p in plans),
         empty_images=sum(not p.objects for p in plans),
         class_names=list(names),
-        class_colours=dict(zip(names, colours)),
+        class_colours=dict(zip(names, colours, strict=True)),
         class_counts=dict(split_class_counts["trainval"]),
         split_images=split_images,
         split_objects={s: sum(c.values()) for s, c in split_class_counts.items()},
@@ -452,8 +531,9 @@ def _draw_image(plan: _ImagePlan, colours, rng: random.Random) -> bytes:
     tint = np.array([rng.randint(-15, 15) for _ in range(3)], dtype=np.float32)
     coarse = noise.normal(0.0, 22.0, (height // 16 + 2, width // 16 + 2)).astype(np.float32)
     coarse_image = Image.fromarray(np.clip(coarse + 128.0, 0, 255).astype(np.uint8))
-    smooth = np.asarray(coarse_image.resize((width, height), Image.BICUBIC),
-                        dtype=np.float32) - 128.0
+    smooth = (
+        np.asarray(coarse_image.resize((width, height), Image.BICUBIC), dtype=np.float32) - 128.0
+    )
     fine = noise.normal(0.0, 5.0, (height, width, 3)).astype(np.float32)
     pixels = grey + tint + smooth[:, :, None] + fine
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
@@ -477,22 +557,27 @@ def _draw_image(plan: _ImagePlan, colours, rng: random.Random) -> bytes:
         inset_x, inset_y = (xmax - xmin) // 5, (ymax - ymin) // 5
         shade = tuple(round(c * SHADE) for c in colour)
         if rng.random() < 0.5:
-            draw.ellipse((rect[0] + inset_x, rect[1] + inset_y,
-                          rect[2] - inset_x, rect[3] - inset_y), fill=shade)
+            draw.ellipse(
+                (rect[0] + inset_x, rect[1] + inset_y, rect[2] - inset_x, rect[3] - inset_y),
+                fill=shade,
+            )
         else:
-            draw.rectangle((rect[0] + inset_x, rect[1] + inset_y,
-                            rect[2] - inset_x, rect[3] - inset_y), fill=shade)
+            draw.rectangle(
+                (rect[0] + inset_x, rect[1] + inset_y, rect[2] - inset_x, rect[3] - inset_y),
+                fill=shade,
+            )
 
     buffer = io.BytesIO()
     if plan.extension == ".png":
         image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     else:
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False,
-                   progressive=False)
+        image.save(
+            buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False, progressive=False
+        )
     return buffer.getvalue()
 
 
-def _hsv_to_rgb(hue: float, saturation: float, value: float) -> Tuple[int, int, int]:
+def _hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
     return tuple(round(c * 255) for c in colorsys.hsv_to_rgb(hue, saturation, value))
 
 
@@ -510,37 +595,68 @@ def _annotation_xml(plan: _ImagePlan, names: Sequence[str], rng: random.Random) 
     filename = plan.image_id + plan.extension
     size = ("size", [("width", plan.width), ("height", plan.height), ("depth", 3)])
     if profile == "labelimg":
-        header = [("folder", "img"), ("filename", filename),
-                  ("path", f"D:\\data\\img\\{filename}"),
-                  ("source", [("database", "Unknown")]), size]
+        header = [
+            ("folder", "img"),
+            ("filename", filename),
+            ("path", f"D:\\data\\img\\{filename}"),
+            ("source", [("database", "Unknown")]),
+            size,
+        ]
     elif profile == "labelimg_linux":
-        header = [("folder", "JPEGImages"), ("filename", filename),
-                  ("path", f"/home/annotator/datasets/shop/JPEGImages/{filename}"),
-                  ("source", [("database", "Unknown")]), size]
+        header = [
+            ("folder", "JPEGImages"),
+            ("filename", filename),
+            ("path", f"/home/annotator/datasets/shop/JPEGImages/{filename}"),
+            ("source", [("database", "Unknown")]),
+            size,
+        ]
     elif profile == "voc2007":  # <owner> has a <name> child too, as in VOC2007
-        header = [("folder", "VOC2007"), ("filename", filename),
-                  ("source", [("database", "The VOC2007 Database"),
-                              ("annotation", "PASCAL VOC2007"), ("image", "flickr"),
-                              ("flickrid", str(rng.randrange(10 ** 8, 10 ** 9)))]),
-                  ("owner", [("flickrid", "odweights"), ("name", "?")]), size]
+        header = [
+            ("folder", "VOC2007"),
+            ("filename", filename),
+            (
+                "source",
+                [
+                    ("database", "The VOC2007 Database"),
+                    ("annotation", "PASCAL VOC2007"),
+                    ("image", "flickr"),
+                    ("flickrid", str(rng.randrange(10**8, 10**9))),
+                ],
+            ),
+            ("owner", [("flickrid", "odweights"), ("name", "?")]),
+            size,
+        ]
     elif profile == "cvat":
-        header = [("folder", ""), ("filename", filename),
-                  ("source", [("database", "Unknown"), ("annotation", "Unknown"),
-                              ("image", "Unknown")]), size]
+        header = [
+            ("folder", ""),
+            ("filename", filename),
+            ("source", [("database", "Unknown"), ("annotation", "Unknown"), ("image", "Unknown")]),
+            size,
+        ]
     else:  # converter: size first, a relative Windows path, no source
         header = [size, ("filename", filename), ("path", f"images\\{filename}")]
     float_coords = profile in ("cvat", "converter")
-    children = header + [("segmented", 0)] + [
-        ("object", _object_children(obj, names, profile, float_coords, rng))
-        for obj in plan.objects]
-    indent = {"labelimg": "\t", "voc2007": "\t", "cvat": "  ",
-              "labelimg_linux": "    ", "converter": "  "}[profile]
+    children = (
+        header
+        + [("segmented", 0)]
+        + [
+            ("object", _object_children(obj, names, profile, float_coords, rng))
+            for obj in plan.objects
+        ]
+    )
+    indent = {
+        "labelimg": "\t",
+        "voc2007": "\t",
+        "cvat": "  ",
+        "labelimg_linux": "    ",
+        "converter": "  ",
+    }[profile]
     lines = ['<?xml version="1.0" encoding="utf-8"?>'] if float_coords else []
     _serialise("annotation", children, indent, 0, lines)
     return "\n".join(lines) + "\n"
 
 
-def _serialise(tag: str, value, indent: str, depth: int, lines: List[str]) -> None:
+def _serialise(tag: str, value, indent: str, depth: int, lines: list[str]) -> None:
     """Appends one element; a list value holds (tag, value) pairs of child elements."""
     pad = indent * depth
     if isinstance(value, list):
@@ -552,26 +668,36 @@ def _serialise(tag: str, value, indent: str, depth: int, lines: List[str]) -> No
         lines.append(f"{pad}<{tag}>{escape(str(value))}</{tag}>")
 
 
-def _object_children(obj: _Object, names, profile: str, float_coords: bool,
-                     rng: random.Random) -> list:
+def _object_children(
+    obj: _Object, names, profile: str, float_coords: bool, rng: random.Random
+) -> list:
     """(tag, value) pairs of one <object>; a list value is a nested element."""
     xmin, ymin, xmax, ymax = obj.box
     fmt = (lambda v: f"{v:.1f}") if float_coords else str
-    coords = [("xmin", fmt(xmin)), ("ymin", fmt(ymin)), ("xmax", fmt(xmax)),
-              ("ymax", fmt(ymax))]
+    coords = [("xmin", fmt(xmin)), ("ymin", fmt(ymin)), ("xmax", fmt(xmax)), ("ymax", fmt(ymax))]
     if profile == "converter" and rng.random() < 0.5:
         coords = [coords[0], coords[2], coords[1], coords[3]]  # xmin, xmax, ymin, ymax
     bndbox = ("bndbox", coords)
     name = ("name", names[obj.class_index])
-    pose = ("pose", "Unspecified" if profile != "voc2007" or rng.random() < 0.5
-            else rng.choice(("Left", "Right", "Frontal", "Rear")))
+    pose = (
+        "pose",
+        "Unspecified"
+        if profile != "voc2007" or rng.random() < 0.5
+        else rng.choice(("Left", "Right", "Frontal", "Rear")),
+    )
     truncated = ("truncated", int(obj.truncated))
     difficult = ("difficult", int(obj.difficult))
     if profile == "cvat":
-        attributes = ("attributes", [("attribute", [("name", "rotation"),
-                                                    ("value", "0.0")])])
-        return [name, pose, truncated, difficult, ("occluded", int(rng.random() < 0.2)),
-                bndbox, attributes]
+        attributes = ("attributes", [("attribute", [("name", "rotation"), ("value", "0.0")])])
+        return [
+            name,
+            pose,
+            truncated,
+            difficult,
+            ("occluded", int(rng.random() < 0.2)),
+            bndbox,
+            attributes,
+        ]
     if profile == "converter":
         children = [bndbox, name, ("occluded", 0), truncated]
         if obj.difficult:  # this tool writes <difficult> only when it is set

@@ -29,15 +29,18 @@ METADATA_FILE = "metadata.sqlite"
 def run_example_gen(voc_dir: str, work_dir: str, beam_args) -> None:
     input_base, input_config, output_config = voc_input_configs(voc_dir)
     example_gen = VocExampleGen(
-        input_base=input_base, input_config=input_config, output_config=output_config)
+        input_base=input_base, input_config=input_config, output_config=output_config
+    )
     pipeline = tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=os.path.join(work_dir, "pipeline"),
         components=[example_gen],
         enable_cache=False,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.join(work_dir, METADATA_FILE)),
-        beam_pipeline_args=list(beam_args))
+            os.path.join(work_dir, METADATA_FILE)
+        ),
+        beam_pipeline_args=list(beam_args),
+    )
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
 
@@ -49,8 +52,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     imports_done = time.time()
     run_example_gen(args.voc_dir, args.work_dir, args.beam_args)
-    print(json.dumps({"started": _STARTED, "imports_done": imports_done,
-                      "finished": time.time()}))
+    print(json.dumps({"started": _STARTED, "imports_done": imports_done, "finished": time.time()}))
     return 0
 
 

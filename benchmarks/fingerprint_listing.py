@@ -28,8 +28,9 @@ from odweights.components.voc_example_gen.layout import voc_input_configs  # noq
 def write_tree(voc_dir: str, num_files: int) -> None:
     """VOC2007 with num_files // 2 annotations and images, all listed in train.txt."""
     year = os.path.join(voc_dir, "VOC2007")
-    folders = {name: os.path.join(year, name)
-               for name in ("Annotations", "JPEGImages", "ImageSets/Main")}
+    folders = {
+        name: os.path.join(year, name) for name in ("Annotations", "JPEGImages", "ImageSets/Main")
+    }
     for folder in folders.values():
         os.makedirs(folder, exist_ok=True)
     ids = [f"{index:07d}" for index in range(num_files // 2)]
@@ -65,10 +66,16 @@ def main() -> None:
     started = time.perf_counter()
     stats = stat_each_file(os.path.join(voc_dir, "VOC2007"))
     stat_seconds = time.perf_counter() - started
-    print(json.dumps({
-        "files": stats, "fingerprint": fingerprint.split(",sha256")[0],
-        "listing_seconds": round(listing_seconds, 2),
-        "stat_per_file_seconds": round(stat_seconds, 2)}))
+    print(
+        json.dumps(
+            {
+                "files": stats,
+                "fingerprint": fingerprint.split(",sha256")[0],
+                "listing_seconds": round(listing_seconds, 2),
+                "stat_per_file_seconds": round(stat_seconds, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

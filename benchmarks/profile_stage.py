@@ -31,29 +31,53 @@ sys.path.insert(0, BENCH_DIR)
 # Where own time goes: the first fragment found in a function's file names its
 # group; C functions (cProfile's file "~") are matched by their name instead.
 FILE_GROUPS = (
-    ("google/protobuf", "protobuf"), ("tensorflow_data_validation", "tfdv"),
-    ("tfx_bsl", "tfx_bsl"), ("tensorflow_transform", "tensorflow_transform"),
-    ("tensorflow", "tensorflow"), ("apache_beam", "apache_beam"), ("dill", "dill (pickling)"),
-    ("/pickle.py", "dill (pickling)"), ("/logging/", "logging"),
-    ("/work/main/components", "odweights"), ("/work/main/pipelines", "odweights"),
-    ("/work/main/odweights", "odweights"), ("/work/main/benchmarks", "benchmark code"),
-    ("PIL/", "PIL"), ("/xml/", "xml"), ("defusedxml", "xml"), ("ml_metadata", "ml_metadata"),
-    ("tfx/", "tfx"), ("pyarrow", "pyarrow"), ("/inspect.py", "inspect (Beam type hints)"),
-    ("/threading.py", "waiting"), ("/queue.py", "waiting"), ("grpc", "grpc"),
-    ("<frozen importlib", "imports"), ("objsize", "objsize (Beam size estimates)"),
+    ("google/protobuf", "protobuf"),
+    ("tensorflow_data_validation", "tfdv"),
+    ("tfx_bsl", "tfx_bsl"),
+    ("tensorflow_transform", "tensorflow_transform"),
+    ("tensorflow", "tensorflow"),
+    ("apache_beam", "apache_beam"),
+    ("dill", "dill (pickling)"),
+    ("/pickle.py", "dill (pickling)"),
+    ("/logging/", "logging"),
+    ("/work/main/components", "odweights"),
+    ("/work/main/pipelines", "odweights"),
+    ("/work/main/odweights", "odweights"),
+    ("/work/main/benchmarks", "benchmark code"),
+    ("PIL/", "PIL"),
+    ("/xml/", "xml"),
+    ("defusedxml", "xml"),
+    ("ml_metadata", "ml_metadata"),
+    ("tfx/", "tfx"),
+    ("pyarrow", "pyarrow"),
+    ("/inspect.py", "inspect (Beam type hints)"),
+    ("/threading.py", "waiting"),
+    ("/queue.py", "waiting"),
+    ("grpc", "grpc"),
+    ("<frozen importlib", "imports"),
+    ("objsize", "objsize (Beam size estimates)"),
 )
 C_GROUPS = (
-    ("zlib", "zlib (GZIP)"), ("crc", "crc"), ("SerializeToString", "protobuf"),
-    ("ParseFromString", "protobuf"), ("FromString", "protobuf"), ("pyexpat", "xml"),
-    ("_pickle", "dill (pickling)"), ("_thread.lock", "waiting"), ("sleep", "waiting"),
-    ("sha256", "hashlib"), ("io.open", "file I/O"), ("_io.", "file I/O"),
+    ("zlib", "zlib (GZIP)"),
+    ("crc", "crc"),
+    ("SerializeToString", "protobuf"),
+    ("ParseFromString", "protobuf"),
+    ("FromString", "protobuf"),
+    ("pyexpat", "xml"),
+    ("_pickle", "dill (pickling)"),
+    ("_thread.lock", "waiting"),
+    ("sleep", "waiting"),
+    ("sha256", "hashlib"),
+    ("io.open", "file I/O"),
+    ("_io.", "file I/O"),
 )
 
 
 def group_of(filename: str, function: str) -> str:
     if filename == "~":
-        return next((group for fragment, group in C_GROUPS if fragment in function),
-                    "other C functions")
+        return next(
+            (group for fragment, group in C_GROUPS if fragment in function), "other C functions"
+        )
     return next((group for fragment, group in FILE_GROUPS if fragment in filename), "other")
 
 
@@ -69,9 +93,9 @@ class StackSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.samples = 0
         self.by_component = collections.Counter()
-        self.own = collections.defaultdict(collections.Counter)        # component -> fn
+        self.own = collections.defaultdict(collections.Counter)  # component -> fn
         self.inclusive = collections.defaultdict(collections.Counter)  # component -> fn
-        self.groups = collections.defaultdict(collections.Counter)     # component -> group
+        self.groups = collections.defaultdict(collections.Counter)  # component -> group
 
     def __enter__(self):
         self._started = time.time()
@@ -113,11 +137,12 @@ class StackSampler:
         # The sampler runs only when it gets the GIL, so samples are shares of
         # the elapsed time, not fixed ticks.
         seconds = self._elapsed / max(self.samples, 1)
-        print(f"\nSampled {self.samples} stacks in {self._elapsed:.1f} s "
-              "(wall clock, main thread)")
+        print(f"\nSampled {self.samples} stacks in {self._elapsed:.1f} s (wall clock, main thread)")
         for component, count in self.by_component.most_common():
-            print(f"\n== {component}: ~{count * seconds:.1f} s "
-                  f"({count / self.samples * 100:.1f}% of samples)")
+            print(
+                f"\n== {component}: ~{count * seconds:.1f} s "
+                f"({count / self.samples * 100:.1f}% of samples)"
+            )
             print("  own time by group:")
             for group, n in self.groups[component].most_common(12):
                 print(f"    {n / count * 100:5.1f}%  {group}")
@@ -140,19 +165,25 @@ def prepare_target(system: str, voc_dir: str, out_dir: str, beam_args):
     """Imports what the system needs (not profiled) and returns its run function."""
     if system == "a":
         import serial_converter
+
         return lambda: serial_converter.main(
-            ["--voc-dir", voc_dir, "--output", os.path.join(out_dir, "voc.record")])
+            ["--voc-dir", voc_dir, "--output", os.path.join(out_dir, "voc.record")]
+        )
     import example_gen_stage  # the TFX, Beam and TF imports of (b) and (c)
+
     if system == "b":
         return lambda: example_gen_stage.run_example_gen(voc_dir, out_dir, beam_args)
     from odweights.app import cli
     from odweights.pipelines import local_runner, pipeline  # noqa: F401
 
     def run_pipeline():
-        code = cli.main(["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
-                        + [f"--beam-arg={arg}" for arg in beam_args])
+        code = cli.main(
+            ["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
+            + [f"--beam-arg={arg}" for arg in beam_args]
+        )
         if code:
             raise SystemExit(code)
+
     return run_pipeline
 
 
@@ -178,8 +209,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--beam-arg", action="append", default=[], dest="beam_args")
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--cprofile", action="store_true",
-                        help="cProfile (CPU time, exact counts) instead of the sampler")
+    parser.add_argument(
+        "--cprofile",
+        action="store_true",
+        help="cProfile (CPU time, exact counts) instead of the sampler",
+    )
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     imports_started = time.time()
@@ -200,8 +234,10 @@ def main(argv=None) -> int:
         with StackSampler(threading.get_ident()) as sampler:
             run_target()
         sampler.report(args.top)
-    print(f"\nwall {time.time() - started:.1f} s, CPU of this process "
-          f"{time.process_time() - cpu_started:.1f} s")
+    print(
+        f"\nwall {time.time() - started:.1f} s, CPU of this process "
+        f"{time.process_time() - cpu_started:.1f} s"
+    )
     return 0
 
 

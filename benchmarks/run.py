@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import psutil
 
@@ -73,35 +73,37 @@ RSS_POLL_SECONDS = 0.25
 # --------------------------------------------------------------------------
 # Arithmetic of the two-size measurement (pure; tested in tests/test_benchmarks.py)
 
-def marginal_throughput(n1: int, t1: float, n2: int, t2: float) -> Optional[float]:
+
+def marginal_throughput(n1: int, t1: float, n2: int, t2: float) -> float | None:
     """Extra images per extra second between the two sizes (None if undefined)."""
     if n2 == n1 or t2 <= t1:
         return None
     return (n2 - n1) / (t2 - t1)
 
 
-def fixed_cost(n1: int, t1: float, n2: int, t2: float) -> Optional[float]:
+def fixed_cost(n1: int, t1: float, n2: int, t2: float) -> float | None:
     """Seconds at zero images: intercept of the line through the two points."""
     if n2 == n1:
         return None
     return t1 - n1 * (t2 - t1) / (n2 - n1)
 
 
-def ratio(value: Optional[float], reference: Optional[float]) -> Optional[float]:
+def ratio(value: float | None, reference: float | None) -> float | None:
     if value is None or not reference:
         return None
     return value / reference
 
 
-def growth(small: Optional[float], large: Optional[float]) -> Optional[float]:
+def growth(small: float | None, large: float | None) -> float | None:
     """Relative growth from small to large (0.1 = 10% more)."""
     if not small or large is None:
         return None
     return large / small - 1.0
 
 
-def component_costs(durations_small: Dict[str, float], durations_large: Dict[str, float],
-                    n1: int, n2: int) -> List[dict]:
+def component_costs(
+    durations_small: dict[str, float], durations_large: dict[str, float], n1: int, n2: int
+) -> list[dict]:
     """Fixed seconds and milliseconds per image of each component, from its
     duration at both sizes (components missing at either size are skipped)."""
     costs = []
@@ -110,22 +112,24 @@ def component_costs(durations_small: Dict[str, float], durations_large: Dict[str
             continue
         t2 = durations_large[component]
         per_image = (t2 - t1) / (n2 - n1)
-        costs.append({
-            "component": component,
-            "seconds": [round(t1, 3), round(t2, 3)],
-            "fixed_s": round(t1 - n1 * per_image, 3),
-            "per_image_ms": round(per_image * 1000.0, 4),
-        })
+        costs.append(
+            {
+                "component": component,
+                "seconds": [round(t1, 3), round(t2, 3)],
+                "fixed_s": round(t1 - n1 * per_image, 3),
+                "per_image_ms": round(per_image * 1000.0, 4),
+            }
+        )
     return costs
 
 
-def _marginal_of(field: str, n1: int, n2: int, r1: dict, r2: dict) -> Optional[float]:
+def _marginal_of(field: str, n1: int, n2: int, r1: dict, r2: dict) -> float | None:
     if r1.get(field) is None or r2.get(field) is None:
         return None
     return marginal_throughput(n1, r1[field], n2, r2[field])
 
 
-def _shortfall(value: Optional[float], met: bool, text: str) -> Optional[str]:
+def _shortfall(value: float | None, met: bool, text: str) -> str | None:
     if met:
         return None
     return "not measurable" if value is None else text
@@ -155,14 +159,15 @@ def summarize(system: str, sizes: Sequence[int], runs: Sequence[dict]) -> dict:
         summary["report_s"] = [r1["report_s"], r2["report_s"]]
         summary["report_share"] = [round(r["report_s"] / r["wall_s"], 4) for r in runs]
     if r2.get("stage_bytes"):
-        summary["bytes_per_image"] = {stage: round(size / n2)
-                                      for stage, size in r2["stage_bytes"].items()}
+        summary["bytes_per_image"] = {
+            stage: round(size / n2) for stage, size in r2["stage_bytes"].items()
+        }
     if r1.get("components") and r2.get("components"):
         summary["components"] = component_costs(r1["components"], r2["components"], n1, n2)
     return summary
 
 
-def compare(summaries: Dict[str, dict]) -> List[dict]:
+def compare(summaries: dict[str, dict]) -> list[dict]:
     """Each (b)/(c) variant against the baseline (a), with their targets."""
     baseline = summaries.get("a")
     if baseline is None:
@@ -173,29 +178,47 @@ def compare(summaries: Dict[str, dict]) -> List[dict]:
         if system not in THROUGHPUT_TARGETS:
             continue
         target = THROUGHPUT_TARGETS[system]
-        for label, field in (("", "marginal_images_per_s"),
-                             (" (work only)", "work_marginal_images_per_s"),
-                             (" (CPU time)", "cpu_marginal_images_per_cpu_s")):
+        for label, field in (
+            ("", "marginal_images_per_s"),
+            (" (work only)", "work_marginal_images_per_s"),
+            (" (CPU time)", "cpu_marginal_images_per_cpu_s"),
+        ):
             value = ratio(summary[field], baseline[field])
             met = value is not None and value >= target
-            checks.append({
-                "check": f"marginal throughput{label} {key} / a", "value": _round(value, 3),
-                "target": f">= {target}", "met": met,
-                "shortfall": _shortfall(value, met, value is not None
-                                        and f"{(1 - value / target) * 100:.0f}% below target")})
+            checks.append(
+                {
+                    "check": f"marginal throughput{label} {key} / a",
+                    "value": _round(value, 3),
+                    "target": f">= {target}",
+                    "met": met,
+                    "shortfall": _shortfall(
+                        value,
+                        met,
+                        value is not None and f"{(1 - value / target) * 100:.0f}% below target",
+                    ),
+                }
+            )
         if system == "c":
             memory = summary["peak_rss_growth"]
             met = memory is not None and memory <= MEMORY_GROWTH_TARGET
-            checks.append({
-                "check": f"peak RSS growth {key}, small -> large size",
-                "value": memory, "target": f"<= {MEMORY_GROWTH_TARGET}", "met": met,
-                "shortfall": _shortfall(memory, met, memory is not None and
-                                        f"{(memory - MEMORY_GROWTH_TARGET) * 100:.0f} points "
-                                        "over target")})
+            checks.append(
+                {
+                    "check": f"peak RSS growth {key}, small -> large size",
+                    "value": memory,
+                    "target": f"<= {MEMORY_GROWTH_TARGET}",
+                    "met": met,
+                    "shortfall": _shortfall(
+                        memory,
+                        met,
+                        memory is not None
+                        and f"{(memory - MEMORY_GROWTH_TARGET) * 100:.0f} points over target",
+                    ),
+                }
+            )
     return checks
 
 
-def diagnose(summaries: Dict[str, dict]) -> List[str]:
+def diagnose(summaries: dict[str, dict]) -> list[str]:
     """Why a (b)/(c) variant misses its throughput target, from the measurements:
     its cost per extra image against what the target allows, how many cores it kept
     busy, and which components the cost comes from."""
@@ -211,31 +234,49 @@ def diagnose(summaries: Dict[str, dict]) -> List[str]:
         if target is None or not throughput or throughput >= target / baseline_ms * 1000.0:
             continue
         wall, cpu = summary["wall_s"], summary["cpu_s"]
-        cores = ((cpu[1] - cpu[0]) / (wall[1] - wall[0])
-                 if None not in cpu and wall[1] > wall[0] else None)
-        text = (f"({key}) spends {1000.0 / throughput:.2f} ms per extra image; the target "
-                f"({target} x the baseline's {baseline_ms:.2f} ms) allows "
-                f"{baseline_ms / target:.2f} ms.")
+        cores = (
+            (cpu[1] - cpu[0]) / (wall[1] - wall[0])
+            if None not in cpu and wall[1] > wall[0]
+            else None
+        )
+        text = (
+            f"({key}) spends {1000.0 / throughput:.2f} ms per extra image; the target "
+            f"({target} x the baseline's {baseline_ms:.2f} ms) allows "
+            f"{baseline_ms / target:.2f} ms."
+        )
         if cores is not None:
             text += f" It kept {cores:.2f} of {os.cpu_count()} cores busy"
-            text += (": Beam's in-process DirectRunner runs every bundle in one Python "
-                     "thread, as the baseline does." if cores < 1.1 else ".")
-        costs = sorted((c for c in summary.get("components") or []
-                        if c["per_image_ms"] is not None and c["per_image_ms"] >= 0.01),
-                       key=lambda c: -c["per_image_ms"])
+            text += (
+                ": Beam's in-process DirectRunner runs every bundle in one Python "
+                "thread, as the baseline does."
+                if cores < 1.1
+                else "."
+            )
+        costs = sorted(
+            (
+                c
+                for c in summary.get("components") or []
+                if c["per_image_ms"] is not None and c["per_image_ms"] >= 0.01
+            ),
+            key=lambda c: -c["per_image_ms"],
+        )
         if costs:
-            text += " Per image: " + ", ".join(
-                f"{c['component']} {c['per_image_ms']:.2f} ms" for c in costs) + "."
+            text += (
+                " Per image: "
+                + ", ".join(f"{c['component']} {c['per_image_ms']:.2f} ms" for c in costs)
+                + "."
+            )
         reasons.append(text)
     return reasons
 
 
-def _round(value: Optional[float], digits: int) -> Optional[float]:
+def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
 # --------------------------------------------------------------------------
 # Running one measured subprocess
+
 
 class TreeMemoryPoller:
     """Peak resident memory of a process and all its descendants, summed
@@ -278,7 +319,7 @@ class TreeMemoryPoller:
             self._stop.wait(RSS_POLL_SECONDS)
 
 
-def measure(command: List[str], log_path: str) -> dict:
+def measure(command: list[str], log_path: str) -> dict:
     """Runs command; wall time, CPU time and peak RSS of its process tree, and
     its last JSON stdout line. CPU time (user + sys of the child and of every
     descendant it waited for) is the figure that other load on the machine
@@ -287,33 +328,44 @@ def measure(command: List[str], log_path: str) -> dict:
     with open(log_path, "w") as log:
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.time()
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env,
-                                 cwd=REPO_DIR, text=True)
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log, env=env, cwd=REPO_DIR, text=True
+        )
         with TreeMemoryPoller(child.pid) as poller:
             stdout, _ = child.communicate()
         finished = time.time()
         usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = ((usage_after.ru_utime + usage_after.ru_stime)
-             - (usage_before.ru_utime + usage_before.ru_stime))
+    cpu_s = (usage_after.ru_utime + usage_after.ru_stime) - (
+        usage_before.ru_utime + usage_before.ru_stime
+    )
     if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {child.returncode}; "
-                           f"see {log_path}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed with exit code {child.returncode}; see {log_path}"
+        )
     reported = {}
     for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
             reported = json.loads(line)
             break
-    return {"command": command, "started": started, "finished": finished,
-            "wall_s": finished - started, "cpu_s": cpu_s, "peak_rss_mb": poller.peak_bytes / 2**20,
-            "peak_single_process_rss_mb": poller.peak_single_bytes / 2**20,
-            "peak_single_process_open_files": poller.peak_single_open_files,
-            "reported": reported, "stdout_tail": stdout.splitlines()[-40:]}
+    return {
+        "command": command,
+        "started": started,
+        "finished": finished,
+        "wall_s": finished - started,
+        "cpu_s": cpu_s,
+        "peak_rss_mb": poller.peak_bytes / 2**20,
+        "peak_single_process_rss_mb": poller.peak_single_bytes / 2**20,
+        "peak_single_process_open_files": poller.peak_single_open_files,
+        "reported": reported,
+        "stdout_tail": stdout.splitlines()[-40:],
+    }
 
 
 # --------------------------------------------------------------------------
 # ML Metadata: when each component ran
 
-def execution_times(metadata_path: str) -> Dict[str, dict]:
+
+def execution_times(metadata_path: str) -> dict[str, dict]:
     """Per component (node id): start, end and state of its execution."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
@@ -325,8 +377,14 @@ def execution_times(metadata_path: str) -> Dict[str, dict]:
     node_type_ids = {t.id for t in store.get_context_types() if t.name == "node"}
     times = {}
     for execution in store.get_executions():
-        node = next((c.name for c in store.get_contexts_by_execution(execution.id)
-                     if c.type_id in node_type_ids), str(execution.id))
+        node = next(
+            (
+                c.name
+                for c in store.get_contexts_by_execution(execution.id)
+                if c.type_id in node_type_ids
+            ),
+            str(execution.id),
+        )
         node = node.split(".", 1)[-1]
         times[node] = {
             "start": execution.create_time_since_epoch / 1000.0,
@@ -353,11 +411,13 @@ def attach_components(run: dict, metadata_path: str) -> None:
 # --------------------------------------------------------------------------
 # The three systems
 
+
 def dataset_dir(work_dir: str, size: int) -> str:
     """Generates (once) and returns the VOCdevkit folder of a dataset of `size` images."""
     root = os.path.join(work_dir, f"voc-{size}-seed{SEED}")
     if not os.path.exists(os.path.join(root, ".complete")):
         from odweights.app import sample_data
+
         shutil.rmtree(root, ignore_errors=True)
         print(f"generating {size} VOC images in {root} ...", flush=True)
         sample_data.write_dataset(root, num_images=size, seed=SEED)
@@ -374,7 +434,7 @@ def warm_page_cache(directory: str) -> None:
                     pass
 
 
-def odweights_command() -> List[str]:
+def odweights_command() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "odweights")
     if os.path.exists(script):
         return [script]
@@ -389,9 +449,17 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
     if system == "c" and mode in RUN_FLAGS:
         mode_args = RUN_FLAGS[mode]
     if system == "a":
-        run = measure([sys.executable, os.path.join(BENCH_DIR, "serial_converter.py"),
-                       "--voc-dir", voc_dir, "--output", os.path.join(out_dir, "voc.record")],
-                      log)
+        run = measure(
+            [
+                sys.executable,
+                os.path.join(BENCH_DIR, "serial_converter.py"),
+                "--voc-dir",
+                voc_dir,
+                "--output",
+                os.path.join(out_dir, "voc.record"),
+            ],
+            log,
+        )
         reported = run["reported"]
         if reported.get("first_image_done"):
             run["first_work_s"] = reported["first_image_done"] - run["started"]
@@ -399,12 +467,24 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
             run["work_s"] = reported["finished"] - reported["imports_done"]
         return run
     if system == "b":
-        run = measure([sys.executable, os.path.join(BENCH_DIR, "example_gen_stage.py"),
-                       "--voc-dir", voc_dir, "--work-dir", out_dir] + mode_args, log)
+        run = measure(
+            [
+                sys.executable,
+                os.path.join(BENCH_DIR, "example_gen_stage.py"),
+                "--voc-dir",
+                voc_dir,
+                "--work-dir",
+                out_dir,
+            ]
+            + mode_args,
+            log,
+        )
         attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
         return run
-    run = measure(odweights_command() + ["run", "--voc-dir", voc_dir, "--output-dir", out_dir]
-                  + mode_args, log)
+    run = measure(
+        odweights_command() + ["run", "--voc-dir", voc_dir, "--output-dir", out_dir] + mode_args,
+        log,
+    )
     attach_components(run, os.path.join(out_dir, "metadata.sqlite"))
     run["stage_bytes"] = stage_bytes(voc_dir, out_dir)
     run["report_s"] = report_seconds(run["stdout_tail"])
@@ -414,7 +494,7 @@ def run_system(system: str, mode: str, voc_dir: str, out_dir: str) -> dict:
 _REPORT_LINE = re.compile(r"^Report: .* \(written in ([\d.]+) s\)$")
 
 
-def report_seconds(stdout_lines: Sequence[str]) -> Optional[float]:
+def report_seconds(stdout_lines: Sequence[str]) -> float | None:
     """How long `odweights run` took to write report.html, from its summary line."""
     for line in stdout_lines:
         match = _REPORT_LINE.match(line)
@@ -424,11 +504,14 @@ def report_seconds(stdout_lines: Sequence[str]) -> Optional[float]:
 
 
 def _folder_bytes(folder: str) -> int:
-    return sum(os.path.getsize(os.path.join(parent, name))
-               for parent, _, names in os.walk(folder) for name in names)
+    return sum(
+        os.path.getsize(os.path.join(parent, name))
+        for parent, _, names in os.walk(folder)
+        for name in names
+    )
 
 
-def stage_bytes(voc_dir: str, out_dir: str) -> Dict[str, int]:
+def stage_bytes(voc_dir: str, out_dir: str) -> dict[str, int]:
     """Bytes at each stage of a run of (c): the input, each component's artifacts
     (OUT/pipeline/<component>), and the export."""
     sizes = {"input (VOC)": _folder_bytes(voc_dir)}
@@ -442,14 +525,18 @@ def stage_bytes(voc_dir: str, out_dir: str) -> Dict[str, int]:
 
 def measure_startup(work_dir: str) -> dict:
     """The floor of any start-up: a fresh `python -c "import tensorflow"`."""
-    run = measure([sys.executable, "-c", "import tensorflow"],
-                  os.path.join(work_dir, "import-tensorflow.log"))
-    return {"import_tensorflow_s": round(run["wall_s"], 3),
-            "import_tensorflow_cpu_s": round(run["cpu_s"], 3)}
+    run = measure(
+        [sys.executable, "-c", "import tensorflow"], os.path.join(work_dir, "import-tensorflow.log")
+    )
+    return {
+        "import_tensorflow_s": round(run["wall_s"], 3),
+        "import_tensorflow_cpu_s": round(run["cpu_s"], 3),
+    }
 
 
 # --------------------------------------------------------------------------
 # Machine, table, files
+
 
 def machine_description() -> dict:
     cpu = platform.processor() or platform.machine()
@@ -462,17 +549,27 @@ def machine_description() -> dict:
     except OSError:
         pass
     versions = {}
-    for package in ("tfx", "apache_beam", "tensorflow", "tensorflow_data_validation",
-                    "tensorflow_transform"):
+    for package in (
+        "tfx",
+        "apache_beam",
+        "tensorflow",
+        "tensorflow_data_validation",
+        "tensorflow_transform",
+    ):
         try:
             from importlib import metadata
+
             versions[package] = metadata.version(package.replace("_", "-"))
         except Exception:  # noqa: BLE001 - a missing package is reported as such
             versions[package] = None
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": versions}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 def _fmt(value, digits=1) -> str:
@@ -487,20 +584,30 @@ def _pair(values, digits=1) -> str:
     return f"{_fmt(values[0], digits)} / {_fmt(values[1], digits)}"
 
 
-def git_commit() -> Optional[str]:
+def git_commit() -> str | None:
     """The short commit of the measured code, with "-dirty" when tracked files
     differ from it (None outside a git checkout)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=REPO_DIR, capture_output=True, text=True, check=True)
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("-dirty" if status.stdout.strip() else "")
 
 
-def history_entry(result: dict, commit: Optional[str]) -> dict:
+def history_entry(result: dict, commit: str | None) -> dict:
     """One line of history.jsonl: when, on which code, and the headline numbers
     (each variant's marginal throughput, its ratio to the baseline, and the
     peak-memory growth of (c))."""
@@ -510,12 +617,19 @@ def history_entry(result: dict, commit: Optional[str]) -> dict:
         "date": result["date"],
         "commit": commit,
         "sizes": result["sizes"],
-        "marginal_images_per_s": {key: summary["marginal_images_per_s"]
-                                  for key, summary in summaries.items()},
-        "ratio_to_baseline": {key: _round(ratio(summary["marginal_images_per_s"], baseline), 3)
-                              for key, summary in summaries.items() if key != "a"},
-        "peak_rss_growth": {key: summary["peak_rss_growth"]
-                            for key, summary in summaries.items() if key.startswith("c")},
+        "marginal_images_per_s": {
+            key: summary["marginal_images_per_s"] for key, summary in summaries.items()
+        },
+        "ratio_to_baseline": {
+            key: _round(ratio(summary["marginal_images_per_s"], baseline), 3)
+            for key, summary in summaries.items()
+            if key != "a"
+        },
+        "peak_rss_growth": {
+            key: summary["peak_rss_growth"]
+            for key, summary in summaries.items()
+            if key.startswith("c")
+        },
     }
 
 
@@ -534,15 +648,17 @@ def markdown(result: dict) -> str:
         f"| peak RSS MB ({n1} / {n2}) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = [(key, *key.partition(":")[::2], summary)
-            for key, summary in result["summaries"].items()]
+    rows = [
+        (key, *key.partition(":")[::2], summary) for key, summary in result["summaries"].items()
+    ]
     for _, system, mode, summary in rows:
         lines.append(
             f"| ({system}) {SYSTEMS[system]} | {mode or '-'} | {_pair(summary['wall_s'])} "
             f"| {_pair(summary['images_per_s'], 0)} | {_fmt(summary['fixed_s'])} "
             f"| {_pair(summary['first_work_s'])} "
             f"| **{_fmt(summary['marginal_images_per_s'], 0)}** "
-            f"| {_pair(summary['peak_rss_mb'], 0)} |")
+            f"| {_pair(summary['peak_rss_mb'], 0)} |"
+        )
     lines += [
         "",
         "The same runs measured without process start-up (work: the component "
@@ -558,65 +674,101 @@ def markdown(result: dict) -> str:
             f"| ({system}) | {mode or '-'} | {_pair(summary['work_s'])} "
             f"| {_fmt(summary['work_marginal_images_per_s'], 0)} "
             f"| {_pair(summary['cpu_s'])} "
-            f"| {_fmt(summary['cpu_marginal_images_per_cpu_s'], 0)} |")
+            f"| {_fmt(summary['cpu_marginal_images_per_cpu_s'], 0)} |"
+        )
     if result["checks"]:
         lines += ["", "| check | value | target | met |", "|---|---|---|---|"]
         for check in result["checks"]:
             met = "yes" if check["met"] else f"**no** ({check['shortfall']})"
-            lines.append(f"| {check['check']} | {_fmt(check['value'], 2)} "
-                         f"| {check['target']} | {met} |")
+            lines.append(
+                f"| {check['check']} | {_fmt(check['value'], 2)} | {check['target']} | {met} |"
+            )
     if result.get("diagnosis"):
         lines += ["", "Why the throughput targets are missed (from the numbers above):", ""]
         lines += [f"- {reason}" for reason in result["diagnosis"]]
-    lines += ["", "Per worker (the largest single process of the run's process tree), to check "
-              "that workers stay bounded as the data grows 10x (docs/scale.md):", "",
-              f"| system | Beam mode | peak RSS MB ({n1} / {n2}) | peak open files ({n1} / {n2}) |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "Per worker (the largest single process of the run's process tree), to check "
+        "that workers stay bounded as the data grows 10x (docs/scale.md):",
+        "",
+        f"| system | Beam mode | peak RSS MB ({n1} / {n2}) | peak open files ({n1} / {n2}) |",
+        "|---|---|---|---|",
+    ]
     for _, system, mode, summary in rows:
-        lines.append(f"| ({system}) | {mode or '-'} | {_pair(summary['peak_worker_rss_mb'], 0)} "
-                     f"| {_pair(summary['peak_worker_open_files'], 0)} |")
+        lines.append(
+            f"| ({system}) | {mode or '-'} | {_pair(summary['peak_worker_rss_mb'], 0)} "
+            f"| {_pair(summary['peak_worker_open_files'], 0)} |"
+        )
     startup = result.get("startup")
     if startup:
-        lines += ["", f"Start-up: `python -c \"import tensorflow\"` takes "
-                  f"{_fmt(startup['import_tensorflow_s'])} s ({_fmt(startup['import_tensorflow_cpu_s'])} "
-                  "CPU s), the floor of any TFX process; first work s above is the start-up "
-                  "of each system (process start to its first component)."]
+        lines += [
+            "",
+            f'Start-up: `python -c "import tensorflow"` takes '
+            f"{_fmt(startup['import_tensorflow_s'])} s ({_fmt(startup['import_tensorflow_cpu_s'])} "
+            "CPU s), the floor of any TFX process; first work s above is the start-up "
+            "of each system (process start to its first component).",
+        ]
     for key, _, _, summary in rows:
         if summary.get("report_s"):
             shares = " / ".join(f"{share:.1%}" for share in summary["report_share"])
-            lines += ["", f"Run report ({key}): report.html written in "
-                      f"{_pair(summary['report_s'])} s, {shares} of the run's wall time "
-                      "(target: at most 5 %, docs/report.md)."]
+            lines += [
+                "",
+                f"Run report ({key}): report.html written in "
+                f"{_pair(summary['report_s'])} s, {shares} of the run's wall time "
+                "(target: at most 5 %, docs/report.md).",
+            ]
     for key, _, _, summary in rows:
         if summary.get("bytes_per_image"):
-            lines += ["", f"Bytes per image at each stage, ({key}), {n2} images:", "",
-                      "| stage | bytes per image |", "|---|---|"]
+            lines += [
+                "",
+                f"Bytes per image at each stage, ({key}), {n2} images:",
+                "",
+                "| stage | bytes per image |",
+                "|---|---|",
+            ]
             lines += [f"| {stage} | {size} |" for stage, size in summary["bytes_per_image"].items()]
     for key, _, _, summary in rows:
         if not summary.get("components"):
             continue
-        lines += ["", f"Per component, ({key}), from the ML Metadata executions:", "",
-                  f"| component | s ({n1} / {n2}) | fixed s | ms per image |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Per component, ({key}), from the ML Metadata executions:",
+            "",
+            f"| component | s ({n1} / {n2}) | fixed s | ms per image |",
+            "|---|---|---|---|",
+        ]
         for cost in summary["components"]:
-            lines.append(f"| {cost['component']} | {_pair(cost['seconds'])} "
-                         f"| {_fmt(cost['fixed_s'])} | {_fmt(cost['per_image_ms'], 3)} |")
+            lines.append(
+                f"| {cost['component']} | {_pair(cost['seconds'])} "
+                f"| {_fmt(cost['fixed_s'])} | {_fmt(cost['per_image_ms'], 3)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=os.environ.get("ODW_BENCH_SIZES", DEFAULT_SIZES),
-                        help="two image counts, small,large (default: %(default)s)")
-    parser.add_argument("--systems", default=os.environ.get("ODW_BENCH_SYSTEMS", "a,b,c"),
-                        help="which of a,b,c to run (default: %(default)s)")
-    parser.add_argument("--beam-modes",
-                        default=os.environ.get("ODW_BENCH_BEAM_MODES", DEFAULT_BEAM_MODES),
-                        help="Beam DirectRunner modes for (b) and (c), comma-separated, of "
-                        f"{', '.join(BEAM_MODES)} (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=int(os.environ.get("ODW_BENCH_REPEAT", 1)),
-                        help="runs per system and size; the fastest is kept (default: "
-                        "%(default)s)")
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("ODW_BENCH_SIZES", DEFAULT_SIZES),
+        help="two image counts, small,large (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--systems",
+        default=os.environ.get("ODW_BENCH_SYSTEMS", "a,b,c"),
+        help="which of a,b,c to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--beam-modes",
+        default=os.environ.get("ODW_BENCH_BEAM_MODES", DEFAULT_BEAM_MODES),
+        help="Beam DirectRunner modes for (b) and (c), comma-separated, of "
+        f"{', '.join(BEAM_MODES)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=int(os.environ.get("ODW_BENCH_REPEAT", 1)),
+        help="runs per system and size; the fastest is kept (default: %(default)s)",
+    )
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
     parser.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -640,7 +792,7 @@ def main(argv=None) -> int:
     for system in args.systems:
         modes = args.beam_modes if system in ("b", "c") else [""]
         variants += [f"{system}:{mode}" if mode else system for mode in modes]
-    runs: Dict[str, List[dict]] = {}
+    runs: dict[str, list[dict]] = {}
     for key in variants:
         system, _, mode = key.partition(":")
         for size in args.sizes:
@@ -650,8 +802,11 @@ def main(argv=None) -> int:
             attempts = []
             for _ in range(args.repeat):
                 attempts.append(run_system(system, mode or "default", datasets[size], out_dir))
-                print(f"  {attempts[-1]['wall_s']:.1f} s, peak RSS "
-                      f"{attempts[-1]['peak_rss_mb']:.0f} MB", flush=True)
+                print(
+                    f"  {attempts[-1]['wall_s']:.1f} s, peak RSS "
+                    f"{attempts[-1]['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
             run = min(attempts, key=lambda attempt: attempt["wall_s"])
             run["wall_s_all"] = [round(attempt["wall_s"], 3) for attempt in attempts]
             runs.setdefault(key, []).append(run)
@@ -666,8 +821,10 @@ def main(argv=None) -> int:
         "summaries": summaries,
         "checks": compare(summaries),
         "diagnosis": diagnose(summaries),
-        "runs": {key: [{k: v for k, v in run.items() if k != "stdout_tail"} for run in key_runs]
-                 for key, key_runs in runs.items()},
+        "runs": {
+            key: [{k: v for k, v in run.items() if k != "stdout_tail"} for run in key_runs]
+            for key, key_runs in runs.items()
+        },
     }
     os.makedirs(args.results_dir, exist_ok=True)
     with open(os.path.join(args.results_dir, "latest.json"), "w") as handle:

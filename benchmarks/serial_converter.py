@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
-from typing import Dict, Iterator, List, Tuple
+from collections.abc import Iterator
 
 _STARTED = time.time()
 
@@ -34,16 +34,18 @@ HARD_CODED_WEIGHTS = {"person": 0.2, "car": 0.5}
 DEFAULT_WEIGHT = 1.0
 
 
-def year_folders(voc_dir: str) -> List[str]:
+def year_folders(voc_dir: str) -> list[str]:
     """The VOC year folders under voc_dir (VOCdevkit), or voc_dir itself."""
     if os.path.isdir(os.path.join(voc_dir, "Annotations")):
         return [voc_dir]
     return sorted(
-        os.path.join(voc_dir, name) for name in os.listdir(voc_dir)
-        if os.path.isdir(os.path.join(voc_dir, name, "Annotations")))
+        os.path.join(voc_dir, name)
+        for name in os.listdir(voc_dir)
+        if os.path.isdir(os.path.join(voc_dir, name, "Annotations"))
+    )
 
 
-def listed_ids(year_dir: str, splits: List[str]) -> Iterator[str]:
+def listed_ids(year_dir: str, splits: list[str]) -> Iterator[str]:
     for split in splits:
         path = os.path.join(year_dir, "ImageSets", "Main", f"{split}.txt")
         with open(path, encoding="utf-8") as lines:
@@ -53,20 +55,21 @@ def listed_ids(year_dir: str, splits: List[str]) -> Iterator[str]:
                     yield image_id
 
 
-def _bytes(values: List[bytes]) -> tf.train.Feature:
+def _bytes(values: list[bytes]) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
 
 
-def _floats(values: List[float]) -> tf.train.Feature:
+def _floats(values: list[float]) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
-def _ints(values: List[int]) -> tf.train.Feature:
+def _ints(values: list[int]) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
-def example_from_xml(year_dir: str, xml_text: bytes,
-                     label_ids: Dict[str, int]) -> Tuple[tf.train.Example, int]:
+def example_from_xml(
+    year_dir: str, xml_text: bytes, label_ids: dict[str, int]
+) -> tuple[tf.train.Example, int]:
     """One annotation file and its image as a tf.Example, and its box count."""
     root = ElementTree.fromstring(xml_text)
     filename = root.findtext("filename")
@@ -93,31 +96,35 @@ def example_from_xml(year_dir: str, xml_text: bytes,
         difficult.append(int(obj.findtext("difficult") or 0))
         truncated.append(int(obj.findtext("truncated") or 0))
         poses.append((obj.findtext("pose") or "Unspecified").encode("utf8"))
-    example = tf.train.Example(features=tf.train.Features(feature={
-        features.HEIGHT: _ints([height]),
-        features.WIDTH: _ints([width]),
-        features.FILENAME: _bytes([filename.encode("utf8")]),
-        features.SOURCE_ID: _bytes([filename.encode("utf8")]),
-        features.KEY_SHA256: _bytes([hashlib.sha256(encoded).hexdigest().encode("utf8")]),
-        features.ENCODED: _bytes([encoded]),
-        features.FORMAT: _bytes([image_format.lower().encode("utf8")]),
-        features.BBOX_XMIN: _floats(xmin),
-        features.BBOX_XMAX: _floats(xmax),
-        features.BBOX_YMIN: _floats(ymin),
-        features.BBOX_YMAX: _floats(ymax),
-        features.CLASS_TEXT: _bytes(texts),
-        features.CLASS_LABEL: _ints(labels),
-        features.DIFFICULT: _ints(difficult),
-        features.TRUNCATED: _ints(truncated),
-        features.VIEW: _bytes(poses),
-        features.WEIGHT: _floats(weights),
-    }))
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.HEIGHT: _ints([height]),
+                features.WIDTH: _ints([width]),
+                features.FILENAME: _bytes([filename.encode("utf8")]),
+                features.SOURCE_ID: _bytes([filename.encode("utf8")]),
+                features.KEY_SHA256: _bytes([hashlib.sha256(encoded).hexdigest().encode("utf8")]),
+                features.ENCODED: _bytes([encoded]),
+                features.FORMAT: _bytes([image_format.lower().encode("utf8")]),
+                features.BBOX_XMIN: _floats(xmin),
+                features.BBOX_XMAX: _floats(xmax),
+                features.BBOX_YMIN: _floats(ymin),
+                features.BBOX_YMAX: _floats(ymax),
+                features.CLASS_TEXT: _bytes(texts),
+                features.CLASS_LABEL: _ints(labels),
+                features.DIFFICULT: _ints(difficult),
+                features.TRUNCATED: _ints(truncated),
+                features.VIEW: _bytes(poses),
+                features.WEIGHT: _floats(weights),
+            }
+        )
+    )
     return example, len(texts)
 
 
-def convert(voc_dir: str, output: str, splits: List[str]) -> Dict[str, float]:
+def convert(voc_dir: str, output: str, splits: list[str]) -> dict[str, float]:
     """Converts every listed image; returns counts and timings."""
-    label_ids: Dict[str, int] = {}
+    label_ids: dict[str, int] = {}
     images = boxes = 0
     first_image_done = None
     with tf.io.TFRecordWriter(output) as writer:
@@ -131,8 +138,12 @@ def convert(voc_dir: str, output: str, splits: List[str]) -> Dict[str, float]:
                 boxes += box_count
                 if first_image_done is None:
                     first_image_done = time.time()
-    return {"images": images, "boxes": boxes, "classes": len(label_ids),
-            "first_image_done": first_image_done}
+    return {
+        "images": images,
+        "boxes": boxes,
+        "classes": len(label_ids),
+        "first_image_done": first_image_done,
+    }
 
 
 def main(argv=None) -> int:

@@ -13,5 +13,6 @@ _ARTIFACT_TYPES = ("LabelMap", "IngestReport", "ClassWeights", "OdApiExport")
 def __getattr__(name):
     if name in _ARTIFACT_TYPES:
         from odweights import artifact_types
+
         return getattr(artifact_types, name)
     raise AttributeError(f"module 'odweights' has no attribute {name!r}")

@@ -7,7 +7,8 @@ the base rather than in any one component.
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -19,7 +20,7 @@ CHART_FILE = "class_weights.png"
 SIGNIFICANT_DIGITS = 12
 
 
-def fixed_float(value: Optional[float]) -> Optional[float]:
+def fixed_float(value: float | None) -> float | None:
     """A float rounded to 12 significant digits, so the JSON text never depends on
     the last bits of a floating-point computation."""
     if value is None:
@@ -29,8 +30,9 @@ def fixed_float(value: Optional[float]) -> Optional[float]:
 
 def dumps(document: Mapping[str, Any]) -> str:
     """Deterministic JSON text: sorted keys, fixed indentation, UTF-8 names kept."""
-    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return (
+        json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 def write_class_weights(artifact_uri: str, document: Mapping[str, Any], png: bytes) -> None:
@@ -41,12 +43,13 @@ def write_class_weights(artifact_uri: str, document: Mapping[str, Any], png: byt
         file.write(png)
 
 
-def load_class_weights(artifact_uri: str) -> Dict[str, Any]:
+def load_class_weights(artifact_uri: str) -> dict[str, Any]:
     """The parsed class_weights.json of a ClassWeights artifact (its `uri`)."""
     path = os.path.join(artifact_uri, CLASS_WEIGHTS_FILE)
     if not tf.io.gfile.exists(path):
         raise BadInputError(
             f"{path} does not exist: {artifact_uri} is not the URI of a ClassWeights "
-            "artifact written by WeightGen")
+            "artifact written by WeightGen"
+        )
     with tf.io.gfile.GFile(path, "rb") as file:
         return json.loads(file.read().decode("utf-8"))

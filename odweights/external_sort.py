@@ -17,13 +17,13 @@ import heapq
 import os
 import struct
 import uuid
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from collections.abc import Callable, Iterable, Iterator
 
 from odweights import fileio
 from odweights.errors import OdWeightsError
 
-Segment = Tuple[str, int, int]  # (path, offset, length in bytes)
-SortKey = Optional[Callable[[bytes], object]]  # None: the record's bytes
+Segment = tuple[str, int, int]  # (path, offset, length in bytes)
+SortKey = Callable[[bytes], object] | None  # None: the record's bytes
 
 BUFFER_BYTES = 32 << 20
 """Records a producing worker holds before it writes them as one run."""
@@ -52,8 +52,9 @@ def unframe(data: bytes) -> Iterator[bytes]:
         if end > len(data):
             raise OdWeightsError(
                 f"spill data of {len(data)} bytes ends inside the record at byte {offset}, "
-                f"which needs {end}: the temporary spill file was truncated; run again")
-        yield data[offset + _FRAME_LENGTH.size:end]
+                f"which needs {end}: the temporary spill file was truncated; run again"
+            )
+        yield data[offset + _FRAME_LENGTH.size : end]
         offset = end
 
 
@@ -69,12 +70,14 @@ def read_frames(handle, length: int) -> Iterator[bytes]:
         if size < 0 or len(record) != size or remaining < 0:
             raise OdWeightsError(
                 f"a spill segment of {length} bytes ends inside a record: the temporary "
-                "spill file was truncated; run again")
+                "spill file was truncated; run again"
+            )
         yield record
 
 
-def write_run(path: str, groups: Iterable[Tuple[object, Iterable[bytes]]]
-              ) -> List[Tuple[object, Segment]]:
+def write_run(
+    path: str, groups: Iterable[tuple[object, Iterable[bytes]]]
+) -> list[tuple[object, Segment]]:
     """Writes (name, records) groups one after another into one file; each group's
     records must already be in order. Returns (name, segment) per group."""
     segments, offset = [], 0
@@ -96,7 +99,7 @@ def _segment_bytes(segment: Segment) -> bytes:
         return handle.read(length)
 
 
-def _merged(segments: List[Segment], key: SortKey) -> Iterator[bytes]:
+def _merged(segments: list[Segment], key: SortKey) -> Iterator[bytes]:
     """The records of sorted segments in order, one record per segment in memory."""
     with contextlib.ExitStack() as stack:
         streams = []
@@ -107,9 +110,13 @@ def _merged(segments: List[Segment], key: SortKey) -> Iterator[bytes]:
         yield from heapq.merge(*streams, key=key)
 
 
-def sorted_records(segments: Iterable[Segment], work_dir: str, key: SortKey = None,
-                   sort_bytes: Optional[int] = None,
-                   fan_in: Optional[int] = None) -> Iterator[bytes]:
+def sorted_records(
+    segments: Iterable[Segment],
+    work_dir: str,
+    key: SortKey = None,
+    sort_bytes: int | None = None,
+    fan_in: int | None = None,
+) -> Iterator[bytes]:
     """Every record of the (each sorted) segments, in order of `key`.
 
     sort_bytes, fan_in: None for SORT_IN_MEMORY_BYTES, MERGE_FAN_IN (read when
@@ -124,7 +131,10 @@ def sorted_records(segments: Iterable[Segment], work_dir: str, key: SortKey = No
         return iter(records)
     while len(segments) > fan_in:
         segments = [
-            write_run(os.path.join(work_dir, f"merge-{uuid.uuid4().hex}"),
-                      [(None, _merged(segments[start:start + fan_in], key))])[0][1]
-            for start in range(0, len(segments), fan_in)]
+            write_run(
+                os.path.join(work_dir, f"merge-{uuid.uuid4().hex}"),
+                [(None, _merged(segments[start : start + fan_in], key))],
+            )[0][1]
+            for start in range(0, len(segments), fan_in)
+        ]
     return _merged(segments, key)

@@ -56,5 +56,9 @@ FORBIDDEN_PREFIX = "image/class/"
 
 # Features StatisticsGen computes statistics for: never the image bytes or the
 # per-image identifiers, which nobody needs statistics of and which cost time.
-STATISTICS_KEYS = (HEIGHT, WIDTH, FORMAT) + BBOX_KEYS + (
-    CLASS_TEXT, CLASS_LABEL, DIFFICULT, TRUNCATED, VIEW) + AUXILIARY_KEYS
+STATISTICS_KEYS = (
+    (HEIGHT, WIDTH, FORMAT)
+    + BBOX_KEYS
+    + (CLASS_TEXT, CLASS_LABEL, DIFFICULT, TRUNCATED, VIEW)
+    + AUXILIARY_KEYS
+)

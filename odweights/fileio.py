@@ -3,7 +3,7 @@
 
 import os
 import posixpath
-from typing import Iterator, Tuple
+from collections.abc import Iterator
 
 import tensorflow as tf
 
@@ -38,9 +38,9 @@ def open_for_writing(path: str):
     return tf.io.gfile.GFile(path, "wb")
 
 
-def _gcs_bucket_and_prefix(path: str) -> Tuple[str, str]:
+def _gcs_bucket_and_prefix(path: str) -> tuple[str, str]:
     """gs://bucket/a/b -> ('bucket', 'a/b')."""
-    bucket, _, prefix = path[len("gs://"):].partition("/")
+    bucket, _, prefix = path[len("gs://") :].partition("/")
     return bucket, prefix.rstrip("/")
 
 
@@ -49,6 +49,7 @@ def _gcs_client():
     gs:// paths need it)."""
     import google.auth  # pylint: disable=import-outside-toplevel
     from google.cloud import storage  # pylint: disable=import-outside-toplevel
+
     credentials, project = google.auth.default()
     return storage.Client(credentials=credentials, project=project)
 
@@ -64,13 +65,16 @@ def access_problem(path: str) -> str:
         return ""
     import google.auth.exceptions  # pylint: disable=import-outside-toplevel
     from google.api_core import exceptions  # pylint: disable=import-outside-toplevel
+
     bucket, prefix = _gcs_bucket_and_prefix(path)
     try:
         client = _gcs_client()
     except google.auth.exceptions.DefaultCredentialsError:
-        return (f"no Google Cloud credentials on this machine to read {path}: run "
-                "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
-                "to a service account key file")
+        return (
+            f"no Google Cloud credentials on this machine to read {path}: run "
+            "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
+            "to a service account key file"
+        )
     try:
         next(iter(client.list_blobs(bucket, prefix=prefix, max_results=1)), None)
     except exceptions.NotFound:
@@ -82,7 +86,7 @@ def access_problem(path: str) -> str:
     return ""
 
 
-def list_files(root: str) -> Iterator[Tuple[str, int, int]]:
+def list_files(root: str) -> Iterator[tuple[str, int, int]]:
     """(path, size in bytes, modification time in ns) of every file under `root`, in
     order of path.
 

@@ -6,10 +6,9 @@ installed with TFX, so the fields that label maps use (`name`, `id`,
 protobuf's own text-format parser, as the OD API's label_map_util does.
 """
 
-from typing import Dict, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
-from google.protobuf import descriptor_pb2, descriptor_pool, text_format
-from google.protobuf import message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 from odweights.errors import InvalidOptionsError
 
@@ -18,20 +17,28 @@ LABEL_MAP_FILE = "label_map.pbtxt"
 
 def _label_map_class():
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="odweights/string_int_label_map.proto", package="odweights.labelmap",
-        syntax="proto2")
+        name="odweights/string_int_label_map.proto", package="odweights.labelmap", syntax="proto2"
+    )
     item = file_proto.message_type.add(name="StringIntLabelMapItem")
     for name, number, field_type in (
-            ("name", 1, descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
-            ("id", 2, descriptor_pb2.FieldDescriptorProto.TYPE_INT32),
-            ("display_name", 3, descriptor_pb2.FieldDescriptorProto.TYPE_STRING)):
-        item.field.add(name=name, number=number, type=field_type,
-                       label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+        ("name", 1, descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
+        ("id", 2, descriptor_pb2.FieldDescriptorProto.TYPE_INT32),
+        ("display_name", 3, descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
+    ):
+        item.field.add(
+            name=name,
+            number=number,
+            type=field_type,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
     label_map = file_proto.message_type.add(name="StringIntLabelMap")
-    label_map.field.add(name="item", number=1,
-                        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                        type_name=".odweights.labelmap.StringIntLabelMapItem",
-                        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+    label_map.field.add(
+        name="item",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".odweights.labelmap.StringIntLabelMapItem",
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
     descriptor = pool.FindMessageTypeByName("odweights.labelmap.StringIntLabelMap")
@@ -45,7 +52,7 @@ def _label_map_class():
 _StringIntLabelMap = _label_map_class()
 
 
-def parse_label_map(text: str) -> Dict[str, int]:
+def parse_label_map(text: str) -> dict[str, int]:
     """Returns {class name: id} of a StringIntLabelMap text, validated.
 
     Ids must be positive (0 is the OD API's background) and unique, and so
@@ -57,25 +64,28 @@ def parse_label_map(text: str) -> Dict[str, int]:
     except text_format.ParseError as error:
         raise InvalidOptionsError(
             f"label map is not a StringIntLabelMap in text format ({error}); "
-            "expected blocks like `item { id: 1 name: 'cat' }`") from None
+            "expected blocks like `item { id: 1 name: 'cat' }`"
+        ) from None
     return _validated((item.name, item.id) for item in proto.item)
 
 
-def _validated(items: Iterable) -> Dict[str, int]:
-    result: Dict[str, int] = {}
-    seen_ids: Dict[int, str] = {}
+def _validated(items: Iterable) -> dict[str, int]:
+    result: dict[str, int] = {}
+    seen_ids: dict[int, str] = {}
     for name, class_id in items:
         if not name:
             raise InvalidOptionsError("label map: an item has no name")
         if class_id < 1:
             raise InvalidOptionsError(
                 f"label map: class {name!r} has id {class_id}; ids start at 1 "
-                "(0 is the OD API's background class)")
+                "(0 is the OD API's background class)"
+            )
         if name in result:
             raise InvalidOptionsError(f"label map: class {name!r} is listed twice")
         if class_id in seen_ids:
             raise InvalidOptionsError(
-                f"label map: id {class_id} is used by both {seen_ids[class_id]!r} and {name!r}")
+                f"label map: id {class_id} is used by both {seen_ids[class_id]!r} and {name!r}"
+            )
         result[name] = class_id
         seen_ids[class_id] = name
     if not result:
@@ -83,7 +93,7 @@ def _validated(items: Iterable) -> Dict[str, int]:
     return result
 
 
-def assign_ids(class_names: Iterable[str]) -> Dict[str, int]:
+def assign_ids(class_names: Iterable[str]) -> dict[str, int]:
     """Ids 1..K for class names in sorted (code point) order: same names, same ids."""
     return {name: i for i, name in enumerate(sorted(set(class_names)), start=1)}
 

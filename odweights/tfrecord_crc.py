@@ -27,14 +27,18 @@ def use_hardware_crc32c() -> bool:
         logging.info("google-crc32c is not installed: Beam's TFRecord IO keeps its own CRC32C")
         return False
     if google_crc32c.implementation != "c":
-        logging.info("google-crc32c has no C extension here: Beam's TFRecord IO keeps its "
-                     "own CRC32C")
+        logging.info(
+            "google-crc32c has no C extension here: Beam's TFRecord IO keeps its own CRC32C"
+        )
         return False
     from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
+
     crc32c_fn = getattr(tfrecordio, "_default_crc32c_fn", None)
     if crc32c_fn is None or not hasattr(crc32c_fn, "fn"):
-        logging.warning("This Beam has no tfrecordio._default_crc32c_fn.fn: its TFRecord IO "
-                        "keeps its own CRC32C (slower; the same bytes)")
+        logging.warning(
+            "This Beam has no tfrecordio._default_crc32c_fn.fn: its TFRecord IO "
+            "keeps its own CRC32C (slower; the same bytes)"
+        )
         return False
     crc32c_fn.fn = google_crc32c.value
     return True

@@ -18,7 +18,7 @@ the field that current KFP v2 launchers and Vertex AI fill.
 
 import os
 import posixpath
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from odweights.errors import InvalidOptionsError
 from odweights.maker import IMAGE_ENV
@@ -36,7 +36,7 @@ OUTPUT_SUFFIXES = (".json", ".yaml", ".yml")
 INGEST_TASK = "VocExampleGen"
 
 
-def local_input_warnings(voc_dir: str, label_map: Optional[str], pipeline_root: str) -> List[str]:
+def local_input_warnings(voc_dir: str, label_map: str | None, pipeline_root: str) -> list[str]:
     """Warnings for local input paths in a pipeline whose root is remote (the cluster)."""
     if not _is_remote(pipeline_root):
         return []
@@ -44,11 +44,13 @@ def local_input_warnings(voc_dir: str, label_map: Optional[str], pipeline_root: 
     if not _is_remote(voc_dir):
         warnings.append(
             f"--voc-dir {voc_dir} is a local path but --pipeline-root is remote: the cluster "
-            "reads --voc-dir when the pipeline runs; give a path it can read (gs://...)")
+            "reads --voc-dir when the pipeline runs; give a path it can read (gs://...)"
+        )
     if label_map and not _is_remote(label_map):
         warnings.append(
             f"--label-map {label_map} is a local path but --pipeline-root is remote: its text "
-            "is compiled into the pipeline, but keep the file where others can find it")
+            "is compiled into the pipeline, but keep the file where others can find it"
+        )
     return warnings
 
 
@@ -56,7 +58,7 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-def _set_ingest_caching(pipeline_job: Dict[str, Any], ingest_cache: bool) -> None:
+def _set_ingest_caching(pipeline_job: dict[str, Any], ingest_cache: bool) -> None:
     """The VOC ExampleGen task caches only when `ingest_cache` (see the module docstring)."""
     task = pipeline_job["pipelineSpec"]["root"]["dag"]["tasks"][INGEST_TASK]
     if ingest_cache:
@@ -65,17 +67,21 @@ def _set_ingest_caching(pipeline_job: Dict[str, Any], ingest_cache: bool) -> Non
         task.pop("cachingOptions", None)
 
 
-def _set_component_image_env(pipeline_job: Dict[str, Any], image: str) -> None:
+def _set_component_image_env(pipeline_job: dict[str, Any], image: str) -> None:
     """Every task's container tells its executor which image it runs in: the maker
     that the executors record in ML Metadata names it (see docs/audit.md)."""
     for executor in pipeline_job["pipelineSpec"]["deploymentSpec"]["executors"].values():
         if "container" in executor:
-            executor["container"].setdefault("env", []).append(
-                {"name": IMAGE_ENV, "value": image})
+            executor["container"].setdefault("env", []).append({"name": IMAGE_ENV, "value": image})
 
 
-def compile_pipeline(options: PipelineOptions, output_file: str, image: str,
-                     pipeline_root: str, ingest_cache: bool = False) -> int:
+def compile_pipeline(
+    options: PipelineOptions,
+    output_file: str,
+    image: str,
+    pipeline_root: str,
+    ingest_cache: bool = False,
+) -> int:
     """Writes the pipeline of `options` to `output_file` for KFP v2 / Vertex AI.
 
     Args:
@@ -100,15 +106,18 @@ def compile_pipeline(options: PipelineOptions, output_file: str, image: str,
         raise InvalidOptionsError(
             "give the component image with --image, e.g. "
             "--image us-docker.pkg.dev/PROJECT/REPO/odweights:0.1.0 (build it from "
-            "kubeflow/Dockerfile and push it first, see kubeflow/README.md)")
+            "kubeflow/Dockerfile and push it first, see kubeflow/README.md)"
+        )
     if not pipeline_root:
         raise InvalidOptionsError(
             "give the pipeline root with --pipeline-root, a folder the cluster can "
-            "write, e.g. --pipeline-root gs://BUCKET/odweights")
+            "write, e.g. --pipeline-root gs://BUCKET/odweights"
+        )
     if not output_file.endswith(OUTPUT_SUFFIXES):
         raise InvalidOptionsError(
             f"--output {output_file}: name the file .json (PipelineJob, for Vertex AI) "
-            "or .yaml (PipelineSpec, for the KFP v2 client)")
+            "or .yaml (PipelineSpec, for the KFP v2 client)"
+        )
     # Heavy imports (TFX) only once the options are known to be usable; only the
     # Kubeflow v2 runner's module, not tfx.v1 with every extension.
     import tensorflow as tf
@@ -121,20 +130,26 @@ def compile_pipeline(options: PipelineOptions, output_file: str, image: str,
         pipeline_root=pipeline_root,
         export_dir=posixpath.join(pipeline_root.rstrip("/"), EXPORT_FOLDER),
         metadata_connection_config=None,
-        **options.factory_arguments())
+        **options.factory_arguments(),
+    )
     config = kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-        default_image=image, use_pipeline_spec_2_1=True)
+        default_image=image, use_pipeline_spec_2_1=True
+    )
     if not _is_remote(output_file):
         output_file = os.path.abspath(output_file)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        config=config, output_dir=os.path.dirname(output_file),
-        output_filename=os.path.basename(output_file))
+        config=config,
+        output_dir=os.path.dirname(output_file),
+        output_filename=os.path.basename(output_file),
+    )
     pipeline_job = runner.run(pipeline, write_out=False)
     _set_ingest_caching(pipeline_job, ingest_cache)
     _set_component_image_env(pipeline_job, image)
     tf.io.gfile.makedirs(os.path.dirname(output_file))
     # TFX's own writer: JSON PipelineJob, or YAML PipelineSpec with its comments.
     kubeflow_v2_dag_runner._write_pipeline_spec_to_file(  # pylint: disable=protected-access
-        pipeline_job, f"This is converted from TFX pipeline from tfx-{version.__version__}.",
-        output_file)
+        pipeline_job,
+        f"This is converted from TFX pipeline from tfx-{version.__version__}.",
+        output_file,
+    )
     return len(pipeline_job["pipelineSpec"]["root"]["dag"]["tasks"])

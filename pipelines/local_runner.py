@@ -22,7 +22,8 @@ import re
 import shutil
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, TextIO
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from odweights import errors
 from odweights.maker import RUN_COMMAND_PROPERTY
@@ -45,14 +46,17 @@ LOG_FILE = "run.log"
 _BEAM_STEP_ANNOTATION = re.compile(r" \[while running '[^']*'\]")
 # A multi-process or remote Beam worker returns the error as text.
 _REMOTE_ERROR = re.compile(
-    r"odweights\.errors\.(BadInputError|InvalidOptionsError): (.+?)(?: \[while running|\n|$)")
+    r"odweights\.errors\.(BadInputError|InvalidOptionsError): (.+?)(?: \[while running|\n|$)"
+)
 
 
 def _orchestrator(name: str):
     if name == ORCHESTRATOR_LOCAL:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
         return LocalDagRunner()
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
     return BeamDagRunner()
 
 
@@ -70,9 +74,13 @@ class LocalRun:
 
 
 @contextlib.contextmanager
-def running(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHESTRATOR_LOCAL,
-            stream: Optional[TextIO] = None,
-            command: Optional[Mapping[str, Any]] = None) -> Iterator[LocalRun]:
+def running(
+    options: PipelineOptions,
+    output_dir: str,
+    orchestrator: str = ORCHESTRATOR_LOCAL,
+    stream: TextIO | None = None,
+    command: Mapping[str, Any] | None = None,
+) -> Iterator[LocalRun]:
     """Runs the pipeline into `output_dir`, printing progress to `stream`, publishes
     its export, then yields the LocalRun while run.log still captures every log, so
     that what the caller does at the end of the run is logged there too.
@@ -86,7 +94,8 @@ def running(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHE
     options.validate()
     if orchestrator not in ORCHESTRATORS:
         raise errors.InvalidOptionsError(
-            f"orchestrator {orchestrator!r}: choose one of {', '.join(ORCHESTRATORS)}")
+            f"orchestrator {orchestrator!r}: choose one of {', '.join(ORCHESTRATORS)}"
+        )
     output_dir = os.path.abspath(output_dir)
     preflight.check_output_dir(options.voc_dir, output_dir)
     preflight.check_split_files(options.voc_dir, options.splits)
@@ -98,27 +107,31 @@ def running(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHE
     except OSError as error:
         raise errors.InvalidOptionsError(
             f"cannot create the output folder {output_dir} ({error.strerror}); "
-            "choose a writable --output-dir") from None
+            "choose a writable --output-dir"
+        ) from None
 
     started_ms = int(time.time() * 1000)
     # The in-process runner that options.py names is the DirectRunner's own FnApiRunner.
     beam_args = [arg for arg in options.beam_pipeline_args if arg != IN_PROCESS_RUNNER_ARG]
-    stream.write(f"odweights: running pipeline {options.pipeline_name!r} on {orchestrator} "
-                 f"({' '.join(beam_args) or 'Beam DirectRunner, in process'})"
-                 f"\n  input  {options.voc_dir}\n  output {output_dir}\n  log    {log_file}\n")
+    stream.write(
+        f"odweights: running pipeline {options.pipeline_name!r} on {orchestrator} "
+        f"({' '.join(beam_args) or 'Beam DirectRunner, in process'})"
+        f"\n  input  {options.voc_dir}\n  output {output_dir}\n  log    {log_file}\n"
+    )
     stream.flush()
     with progress.capture_logs(log_file):
         loading = time.monotonic()
         from tfx.orchestration.metadata import sqlite_metadata_connection_config
 
         from odweights.pipelines.pipeline import COMPONENT_IDS, create_pipeline
+
         started = time.monotonic()
         pipeline = create_pipeline(
             pipeline_root=os.path.join(output_dir, PIPELINE_DIR),
             export_dir=export_dir,
-            metadata_connection_config=(
-                sqlite_metadata_connection_config(metadata_path)),
-            **options.factory_arguments())
+            metadata_connection_config=(sqlite_metadata_connection_config(metadata_path)),
+            **options.factory_arguments(),
+        )
         handler = progress.ProgressHandler(COMPONENT_IDS, stream)
         with handler.watching():
             try:
@@ -134,9 +147,15 @@ def running(options: PipelineOptions, output_dir: str, orchestrator: str = ORCHE
         if command is not None:
             _record_command(metadata_path, record.run_id, command)
         try:
-            yield LocalRun(record=record, output_dir=output_dir, export_dir=export_dir,
-                           metadata_path=metadata_path, log_file=log_file, started=started,
-                           loading_seconds=started - loading)
+            yield LocalRun(
+                record=record,
+                output_dir=output_dir,
+                export_dir=export_dir,
+                metadata_path=metadata_path,
+                log_file=log_file,
+                started=started,
+                loading_seconds=started - loading,
+            )
         except Exception as error:  # the export is complete; say what failed and where
             raise user_error(error, log_file) from error
 
@@ -158,8 +177,13 @@ def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -
         totals = json.loads(read_bytes(os.path.join(error.report_dir, TOTALS_FILE)))
         message = _BEAM_STEP_ANNOTATION.sub("", str(error)).split("\nRejection records:")[0]
         with open(os.path.join(staging, SUMMARY_FILE), "w", encoding="utf-8") as file:
-            json.dump(summary.stopped_summary_document(totals, message), file, indent=2,
-                      sort_keys=True, ensure_ascii=False)
+            json.dump(
+                summary.stopped_summary_document(totals, message),
+                file,
+                indent=2,
+                sort_keys=True,
+                ensure_ascii=False,
+            )
             file.write("\n")
         write_manifest(staging)
         publish_export(staging, export_dir)
@@ -167,8 +191,9 @@ def _publish_stopped_report(error: errors.IngestStoppedError, export_dir: str) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _finish(options: PipelineOptions, metadata_path: str, export_dir: str,
-            started_ms: int, component_ids) -> "RunRecord":
+def _finish(
+    options: PipelineOptions, metadata_path: str, export_dir: str, started_ms: int, component_ids
+) -> "RunRecord":
     """Publishes a cached export; returns the run's RunRecord."""
     from odweights.components.od_export.publish import publish_export
     from odweights.pipelines.run_record import read_run
@@ -187,7 +212,8 @@ def _record_command(metadata_path: str, run_id: str, command: Mapping[str, Any])
     store = sqlite_store(metadata_path, read_only=False)
     context = store.get_context_by_type_and_name("pipeline_run", run_id)
     context.custom_properties[RUN_COMMAND_PROPERTY].string_value = json.dumps(
-        command, sort_keys=True)
+        command, sort_keys=True
+    )
     store.put_contexts([context])
 
 
@@ -204,4 +230,5 @@ def user_error(error: Exception, log_file: str) -> errors.OdWeightsError:
     message = _BEAM_STEP_ANNOTATION.sub("", f"{type(error).__name__}: {error}")
     return errors.OdWeightsError(
         f"internal failure: {message}\nThe full log is in {log_file}. If the input and "
-        "options look right, please report this with that log.")
+        "options look right, please report this with that log."
+    )

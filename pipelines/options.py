@@ -8,12 +8,17 @@ validates its own options (WeightGen's WeightOptions), that check is reused.
 """
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.voc_example_gen.ingest_options import (
-    DEFAULT_CLIP_TOLERANCE, DEFAULT_EXIF_POLICY, DEFAULT_MAX_REJECTED_FRACTION,
-    check_ingest_options, training_split)
+    DEFAULT_CLIP_TOLERANCE,
+    DEFAULT_EXIF_POLICY,
+    DEFAULT_MAX_REJECTED_FRACTION,
+    check_ingest_options,
+    training_split,
+)
 from odweights.components.voc_example_gen.split_names import check_split_names
 from odweights.components.weight_gen import weighting
 from odweights.errors import InvalidOptionsError
@@ -27,7 +32,7 @@ PIPELINE_NAME = "odweights"
 # about 8 s per executor here), which the in-process DirectRunner never uses.
 # With image bytes inside the elements, multi-processing was the slower mode
 # in the benchmarks (docs/benchmarks.md).
-DEFAULT_BEAM_PIPELINE_ARGS: Tuple[str, ...] = ()
+DEFAULT_BEAM_PIPELINE_ARGS: tuple[str, ...] = ()
 
 # The in-process runner, named (docs/platforms.md). Beam's DirectRunner picks a
 # runner per pipeline: Beam 2.60's runs these pipelines on its in-process
@@ -40,15 +45,14 @@ IN_PROCESS_RUNNER_ARG = "--runner=apache_beam.runners.portability.fn_api_runner.
 DEFAULT_SPLITS = ("train", "val")
 
 
-def ingest_beam_args(ingest_workers: int) -> Tuple[str, ...]:
+def ingest_beam_args(ingest_workers: int) -> tuple[str, ...]:
     """Beam arguments of the VOC ExampleGen alone: N > 1 (0: one per core) local
     worker processes. Its elements are file names and parsed XML, so a second
     process doubles its throughput (docs/benchmarks.md); the other components move image
     bytes between processes and were slower that way."""
     if ingest_workers == 1:
         return ()
-    return ("--direct_running_mode=multi_processing",
-            f"--direct_num_workers={ingest_workers}")
+    return ("--direct_running_mode=multi_processing", f"--direct_num_workers={ingest_workers}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,15 +60,15 @@ class PipelineOptions:
     """Every option of one pipeline; `validate()` raises InvalidOptionsError."""
 
     voc_dir: str
-    splits: Tuple[str, ...] = DEFAULT_SPLITS
-    label_map_text: Optional[str] = None
+    splits: tuple[str, ...] = DEFAULT_SPLITS
+    label_map_text: str | None = None
     # Ingest (VOC ExampleGen). None: the component's default.
     strict: bool = False
     max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION
-    clip_tolerance: Optional[float] = None
+    clip_tolerance: float | None = None
     drop_difficult: bool = False
-    exif_policy: Optional[str] = None
-    exif_frame: Optional[str] = None
+    exif_policy: str | None = None
+    exif_frame: str | None = None
     reencode_unsupported: bool = False
     keep_partial_images: bool = False
     merge_classes: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -72,12 +76,12 @@ class PipelineOptions:
     method: str = weighting.DEFAULT_METHOD
     beta: float = weighting.DEFAULT_BETA
     rfs_threshold: float = weighting.DEFAULT_RFS_THRESHOLD
-    min_weight: Optional[float] = None
+    min_weight: float | None = None
     class_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    default_weight: Optional[float] = None
+    default_weight: float | None = None
     # None: WeightGen's default for the method (mean; manual: none, weights as given).
-    normalize: Optional[str] = None
-    max_weight: Optional[float] = None
+    normalize: str | None = None
+    max_weight: float | None = None
     # Export (OdExport); num_shards 0: one shard per started 1,000 images of a split.
     num_shards: int = ExportOptions.num_shards
     resample: str = ExportOptions.resample
@@ -85,7 +89,7 @@ class PipelineOptions:
     seed: int = ExportOptions.seed
     keep_weights: bool = ExportOptions.keep_weights
     # Appended to DEFAULT_BEAM_PIPELINE_ARGS for every Beam-based component.
-    beam_args: Tuple[str, ...] = ()
+    beam_args: tuple[str, ...] = ()
     # Local Beam worker processes of the VOC ExampleGen (ingest_beam_args).
     ingest_workers: int = 1
     pipeline_name: str = PIPELINE_NAME
@@ -96,7 +100,7 @@ class PipelineOptions:
         return training_split(self.splits)
 
     @property
-    def beam_pipeline_args(self) -> Tuple[str, ...]:
+    def beam_pipeline_args(self) -> tuple[str, ...]:
         runner_chosen = any(arg.startswith("--runner=") for arg in self.beam_args)
         runner = () if runner_chosen else (IN_PROCESS_RUNNER_ARG,)
         return DEFAULT_BEAM_PIPELINE_ARGS + runner + tuple(self.beam_args)
@@ -108,33 +112,47 @@ class PipelineOptions:
         if not self.splits or any(not name for name in self.splits):
             raise InvalidOptionsError(
                 f"splits {list(self.splits)}: give split names separated by commas, "
-                "e.g. --splits train,val")
+                "e.g. --splits train,val"
+            )
         check_split_names(self.splits)
         # None: the component's default.
         check_ingest_options(
-            self.label_map_text, self.max_rejected_fraction,
+            self.label_map_text,
+            self.max_rejected_fraction,
             DEFAULT_CLIP_TOLERANCE if self.clip_tolerance is None else self.clip_tolerance,
             DEFAULT_EXIF_POLICY if self.exif_policy is None else self.exif_policy,
-            self.exif_frame)
+            self.exif_frame,
+        )
         weighting.WeightOptions(
-            method=self.method, beta=self.beta, rfs_threshold=self.rfs_threshold,
-            min_weight=self.min_weight, class_weights=dict(self.class_weights),
-            default_weight=self.default_weight, normalize=self.normalize,
-            max_weight=self.max_weight)
-        ExportOptions(num_shards=self.num_shards, resample=self.resample,
-                      rfs_rounding=self.rfs_rounding, seed=self.seed,
-                      keep_weights=self.keep_weights).validate()
+            method=self.method,
+            beta=self.beta,
+            rfs_threshold=self.rfs_threshold,
+            min_weight=self.min_weight,
+            class_weights=dict(self.class_weights),
+            default_weight=self.default_weight,
+            normalize=self.normalize,
+            max_weight=self.max_weight,
+        )
+        ExportOptions(
+            num_shards=self.num_shards,
+            resample=self.resample,
+            rfs_rounding=self.rfs_rounding,
+            seed=self.seed,
+            keep_weights=self.keep_weights,
+        ).validate()
         if self.ingest_workers < 0:
             raise InvalidOptionsError(
                 f"--ingest-workers {self.ingest_workers}: give 1 (in this process), N > 1 "
-                "worker processes, or 0 for one per core")
+                "worker processes, or 0 for one per core"
+            )
         bad_beam_args = [arg for arg in self.beam_args if not arg.startswith("--")]
         if bad_beam_args:
             raise InvalidOptionsError(
                 f"Beam arguments must look like --name=value, got {bad_beam_args}; write "
-                "each as --beam-arg=--runner=DataflowRunner")
+                "each as --beam-arg=--runner=DataflowRunner"
+            )
 
-    def factory_arguments(self) -> Dict[str, Any]:
+    def factory_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `create_pipeline` (all but root, export dir and metadata)."""
         return dict(
             pipeline_name=self.pipeline_name,
@@ -169,6 +187,6 @@ class PipelineOptions:
         )
 
 
-def parse_splits(text: str) -> Tuple[str, ...]:
+def parse_splits(text: str) -> tuple[str, ...]:
     """`train,val` -> ('train', 'val')."""
     return tuple(name.strip() for name in text.split(","))

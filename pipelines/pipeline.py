@@ -8,7 +8,7 @@ their own modules, not tfx.v1, which imports every TFX extension (Vertex AI,
 Kubernetes) at start-up (see docs/scale.md).
 """
 
-from typing import List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_validator.component import ExampleValidator
@@ -20,8 +20,7 @@ from tfx.proto import transform_pb2
 from odweights.components.od_export.component import OdExport
 from odweights.components.od_export.options import ExportOptions
 from odweights.components.od_schema_gen.component import OdApiSchemaGen
-from odweights.components.tfx_executors import (
-    ExampleValidatorExecutor, StatisticsGenExecutor)
+from odweights.components.tfx_executors import ExampleValidatorExecutor, StatisticsGenExecutor
 from odweights.components.voc_example_gen.component import VocExampleGen
 from odweights.components.weight_gen import weighting
 from odweights.components.weight_gen.component import WeightGen
@@ -30,8 +29,15 @@ from odweights.components.weighted_transform.component import WeightedTransform
 from odweights.pipelines import options as pipeline_options
 
 # Node ids in run order (the components' default ids).
-COMPONENT_IDS = ("VocExampleGen", "StatisticsGen", "OdApiSchemaGen", "ExampleValidator",
-                 "WeightGen", "WeightedTransform", "OdExport")
+COMPONENT_IDS = (
+    "VocExampleGen",
+    "StatisticsGen",
+    "OdApiSchemaGen",
+    "ExampleValidator",
+    "WeightGen",
+    "WeightedTransform",
+    "OdExport",
+)
 
 
 def create_pipeline(
@@ -40,33 +46,33 @@ def create_pipeline(
     voc_dir: str,
     export_dir: str,
     splits: Sequence[str] = pipeline_options.DEFAULT_SPLITS,
-    label_map_text: Optional[str] = None,
+    label_map_text: str | None = None,
     strict: bool = False,
     max_rejected_fraction: float = pipeline_options.DEFAULT_MAX_REJECTED_FRACTION,
-    clip_tolerance: Optional[float] = None,
+    clip_tolerance: float | None = None,
     drop_difficult: bool = False,
-    exif_policy: Optional[str] = None,
-    exif_frame: Optional[str] = None,
+    exif_policy: str | None = None,
+    exif_frame: str | None = None,
     reencode_unsupported: bool = False,
     keep_partial_images: bool = False,
-    merge_classes: Optional[Mapping[str, str]] = None,
+    merge_classes: Mapping[str, str] | None = None,
     method: str = weighting.DEFAULT_METHOD,
     beta: float = weighting.DEFAULT_BETA,
     rfs_threshold: float = weighting.DEFAULT_RFS_THRESHOLD,
-    min_weight: Optional[float] = None,
-    class_weights: Optional[Mapping[str, float]] = None,
-    default_weight: Optional[float] = None,
-    normalize: Optional[str] = None,
-    max_weight: Optional[float] = None,
+    min_weight: float | None = None,
+    class_weights: Mapping[str, float] | None = None,
+    default_weight: float | None = None,
+    normalize: str | None = None,
+    max_weight: float | None = None,
     weights_split: str = "train",
     num_shards: int = ExportOptions.num_shards,
     resample: str = ExportOptions.resample,
     rfs_rounding: str = ExportOptions.rfs_rounding,
     seed: int = ExportOptions.seed,
     keep_weights: bool = ExportOptions.keep_weights,
-    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
-    beam_pipeline_args: Optional[List[str]] = None,
-    ingest_beam_args: Optional[List[str]] = None,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: list[str] | None = None,
+    ingest_beam_args: list[str] | None = None,
 ) -> Pipeline:
     """The seven components, wired, with caching on.
 
@@ -94,10 +100,14 @@ def create_pipeline(
         processes: options.ingest_beam_args).
     """
     ingest_options = dict(
-        strict=strict, max_rejected_fraction=max_rejected_fraction,
-        drop_difficult=drop_difficult, reencode_unsupported=reencode_unsupported,
-        keep_partial_images=keep_partial_images, merge_classes=dict(merge_classes or {}),
-        exif_frame=exif_frame)
+        strict=strict,
+        max_rejected_fraction=max_rejected_fraction,
+        drop_difficult=drop_difficult,
+        reencode_unsupported=reencode_unsupported,
+        keep_partial_images=keep_partial_images,
+        merge_classes=dict(merge_classes or {}),
+        exif_frame=exif_frame,
+    )
     if clip_tolerance is not None:
         ingest_options["clip_tolerance"] = clip_tolerance
     if exif_policy is not None:
@@ -105,49 +115,72 @@ def create_pipeline(
     # The layout of voc_dir is detected when VocExampleGen runs: building (and
     # compiling) the pipeline never reads the data.
     example_gen = VocExampleGen(
-        input_base=voc_dir, splits=tuple(splits), label_map=label_map_text, **ingest_options)
+        input_base=voc_dir, splits=tuple(splits), label_map=label_map_text, **ingest_options
+    )
     if ingest_beam_args:
         example_gen.with_beam_pipeline_args(list(ingest_beam_args))
 
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"], stats_options=statistics_options())
+        examples=example_gen.outputs["examples"], stats_options=statistics_options()
+    )
     # TFX's executors, recording their maker like every odweights executor.
     statistics_gen.executor_spec = executor_spec.BeamExecutorSpec(StatisticsGenExecutor)
 
     schema_gen = OdApiSchemaGen(statistics=statistics_gen.outputs["statistics"])
 
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     example_validator.executor_spec = executor_spec.ExecutorClassSpec(ExampleValidatorExecutor)
 
     weight_gen = WeightGen(
         statistics=statistics_gen.outputs["statistics"],
         label_map=example_gen.outputs["label_map"],
         anomalies=example_validator.outputs["anomalies"],
-        method=method, beta=beta, rfs_threshold=rfs_threshold, min_weight=min_weight,
-        class_weights=dict(class_weights or {}), default_weight=default_weight,
-        normalize=normalize, max_weight=max_weight, split=weights_split)
+        method=method,
+        beta=beta,
+        rfs_threshold=rfs_threshold,
+        min_weight=min_weight,
+        class_weights=dict(class_weights or {}),
+        default_weight=default_weight,
+        normalize=normalize,
+        max_weight=max_weight,
+        split=weights_split,
+    )
 
     transform = WeightedTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         class_weights=weight_gen.outputs["class_weights"],
-        splits_config=transform_pb2.SplitsConfig(analyze=[weights_split],
-                                                 transform=list(splits)))
+        splits_config=transform_pb2.SplitsConfig(analyze=[weights_split], transform=list(splits)),
+    )
 
     export = OdExport(
         transformed_examples=transform.outputs["transformed_examples"],
         label_map=example_gen.outputs["label_map"],
         class_weights=weight_gen.outputs["class_weights"],
         report=example_gen.outputs["report"],
-        publish_dir=export_dir, num_shards=num_shards, resample=resample,
-        rfs_rounding=rfs_rounding, seed=seed, keep_weights=keep_weights)
+        publish_dir=export_dir,
+        num_shards=num_shards,
+        resample=resample,
+        rfs_rounding=rfs_rounding,
+        seed=seed,
+        keep_weights=keep_weights,
+    )
 
     return Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    weight_gen, transform, export],
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            weight_gen,
+            transform,
+            export,
+        ],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_pipeline_args or []))
+        beam_pipeline_args=list(beam_pipeline_args or []),
+    )

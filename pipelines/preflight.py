@@ -26,14 +26,18 @@ def check_output_dir(voc_dir: str, output_dir: str) -> None:
     if out == voc or out.startswith(voc.rstrip(os.sep) + os.sep):
         raise InvalidOptionsError(
             f"--output-dir {output_dir} is inside --voc-dir {voc_dir}: the run would write "
-            "into its own input; choose an output folder outside the dataset")
+            "into its own input; choose an output folder outside the dataset"
+        )
 
 
 def _year_folders(voc_dir: str) -> list[str]:
     if os.path.isdir(os.path.join(voc_dir, IMAGE_SETS)):
         return [voc_dir]
-    return sorted(os.path.join(voc_dir, name) for name in os.listdir(voc_dir)
-                  if os.path.isdir(os.path.join(voc_dir, name, IMAGE_SETS)))
+    return sorted(
+        os.path.join(voc_dir, name)
+        for name in os.listdir(voc_dir)
+        if os.path.isdir(os.path.join(voc_dir, name, IMAGE_SETS))
+    )
 
 
 def _lists_an_id(path: str) -> bool:
@@ -46,12 +50,20 @@ def check_split_files(voc_dir: str, splits: Sequence[str]) -> None:
     if not (_is_local(voc_dir) and os.path.isdir(voc_dir)):
         return
     for split in splits:
-        files = [path for path in (os.path.join(root, IMAGE_SETS, f"{split}.txt")
-                                   for root in _year_folders(voc_dir))
-                 if os.path.isfile(path)]
+        files = [
+            path
+            for path in (
+                os.path.join(root, IMAGE_SETS, f"{split}.txt") for root in _year_folders(voc_dir)
+            )
+            if os.path.isfile(path)
+        ]
         if files and not any(_lists_an_id(path) for path in files):
             others = [name for name in splits if name != split]
-            hint = (f"leave it out: --splits {','.join(others)}" if others else
-                    "list image ids in it, or choose another split with --splits")
+            hint = (
+                f"leave it out: --splits {','.join(others)}"
+                if others
+                else "list image ids in it, or choose another split with --splits"
+            )
             raise InvalidOptionsError(
-                f"split {split!r}: {', '.join(files)} list(s) no image id; {hint}")
+                f"split {split!r}: {', '.join(files)} list(s) no image id; {hint}"
+            )

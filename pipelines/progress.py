@@ -22,7 +22,8 @@ import logging
 import re
 import time
 import warnings
-from typing import Callable, Iterator, Optional, Sequence, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
 
 from absl import logging as absl_logging
 
@@ -35,13 +36,17 @@ _EXECUTED = re.compile(r"^Going to run a new execution (\d+)$")
 class ProgressHandler(logging.Handler):
     """Prints `[i/n] Component  started` and `... done in 12.3 s` lines to a stream."""
 
-    def __init__(self, component_ids: Sequence[str], stream: TextIO,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        component_ids: Sequence[str],
+        stream: TextIO,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         super().__init__(level=logging.INFO)
         self._component_ids = list(component_ids)
         self._stream = stream
         self._clock = clock
-        self._current: Optional[str] = None
+        self._current: str | None = None
         self._started = 0.0
         self._cached = False
 
@@ -68,7 +73,7 @@ class ProgressHandler(logging.Handler):
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
-        """Within the block, the orchestrators' records (on the `absl` logger) reach this handler."""
+        """Within the block, the orchestrators' records (`absl` logger) reach this handler."""
         absl_logger = logging.getLogger("absl")
         absl_logger.addHandler(self)
         try:
@@ -102,15 +107,19 @@ def capture_logs(log_file: str) -> Iterator[None]:
     otherwise silence INFO records from Transform on.
     """
     root = logging.getLogger()
-    loggers = [root] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                        if isinstance(logger, logging.Logger) and logger.handlers]
+    loggers = [root] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and logger.handlers
+    ]
     saved = [(logger, list(logger.handlers), logger.propagate) for logger in loggers]
     saved_root_level = root.level
     absl_logger = logging.getLogger("absl")
     saved_verbosity, saved_absl_level = absl_logging.get_verbosity(), absl_logger.level
     file_handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d] %(message)s"))
+    file_handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d] %(message)s")
+    )
     for logger, handlers, _ in saved:
         for handler in handlers:
             logger.removeHandler(handler)

@@ -21,9 +21,18 @@ import tempfile
 import time
 from typing import Any
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-pipe",
+)
 WIDTH = 1280
 TIMEOUT_SECONDS = 60
 
@@ -102,8 +111,11 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     for event in events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            errors.append(" ".join(str(a.get("value", a.get("description", "")))
-                                   for a in params.get("args", [])))
+            errors.append(
+                " ".join(
+                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
+                )
+            )
         elif method == "Runtime.exceptionThrown":
             errors.append(json.dumps(params.get("exceptionDetails", {}))[:500])
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
@@ -111,8 +123,9 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def open_page(path: str, screenshot_height: int | None = None,
-              from_section: str | None = None) -> dict[str, Any]:
+def open_page(
+    path: str, screenshot_height: int | None = None, from_section: str | None = None
+) -> dict[str, Any]:
     """Loads the file in headless Chromium: {inspection, console_errors, screenshot (PNG)}.
 
     The screenshot is the whole page, or `screenshot_height` pixels of it from its
@@ -133,32 +146,51 @@ def open_page(path: str, screenshot_height: int | None = None,
 
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
-            [chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},900",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=use_pipe_fds)
+            [
+                chromium,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},900",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
+            preexec_fn=use_pipe_fds,
+        )
         os.close(commands_read)
         os.close(replies_write)
         pipe = _Pipe(process, commands_write, replies_read)
         try:
             target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
-            session = pipe.call("Target.attachToTarget", targetId=target,
-                                flatten=True)["sessionId"]
+            session = pipe.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             for domain in ("Page", "Runtime", "Log"):
                 pipe.call(f"{domain}.enable", session)
-            pipe.call("Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=900,
-                      deviceScaleFactor=1, mobile=False)
+            pipe.call(
+                "Emulation.setDeviceMetricsOverride",
+                session,
+                width=WIDTH,
+                height=900,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             pipe.call("Page.navigate", session, url="file://" + os.path.abspath(path))
             pipe.wait_for("Page.loadEventFired")
-            inspection = json.loads(pipe.call(
-                "Runtime.evaluate", session, expression=_INSPECT,
-                returnByValue=True)["result"]["value"])
+            inspection = json.loads(
+                pipe.call("Runtime.evaluate", session, expression=_INSPECT, returnByValue=True)[
+                    "result"
+                ]["value"]
+            )
             top = next((s["top"] for s in inspection["sections"] if s["id"] == from_section), 0)
-            height = min(inspection["height"] - top,
-                         screenshot_height or inspection["height"])
-            shot = pipe.call("Page.captureScreenshot", session, format="png",
-                             captureBeyondViewport=True,
-                             clip=dict(x=0, y=top, width=WIDTH, height=height, scale=1))
+            height = min(inspection["height"] - top, screenshot_height or inspection["height"])
+            shot = pipe.call(
+                "Page.captureScreenshot",
+                session,
+                format="png",
+                captureBeyondViewport=True,
+                clip=dict(x=0, y=top, width=WIDTH, height=height, scale=1),
+            )
             try:
                 pipe.call("Browser.close")
             except RuntimeError:
@@ -170,14 +202,28 @@ def open_page(path: str, screenshot_height: int | None = None,
                 process.wait()
             os.close(commands_write)
             os.close(replies_read)
-    return dict(inspection=inspection, console_errors=_console_errors(pipe.events),
-                screenshot=base64.b64decode(shot["data"]))
+    return dict(
+        inspection=inspection,
+        console_errors=_console_errors(pipe.events),
+        screenshot=base64.b64decode(shot["data"]),
+    )
 
 
 if __name__ == "__main__":
-    result = open_page(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 else None,
-                       sys.argv[4] if len(sys.argv) > 4 else None)
+    result = open_page(
+        sys.argv[1],
+        int(sys.argv[3]) if len(sys.argv) > 3 else None,
+        sys.argv[4] if len(sys.argv) > 4 else None,
+    )
     with open(sys.argv[2], "wb") as out:
         out.write(result["screenshot"])
-    print(json.dumps(dict(result["inspection"], images=len(result["inspection"]["images"]),
-                          console_errors=result["console_errors"]), indent=1))
+    print(
+        json.dumps(
+            dict(
+                result["inspection"],
+                images=len(result["inspection"]["images"]),
+                console_errors=result["console_errors"],
+            ),
+            indent=1,
+        )
+    )

@@ -60,8 +60,9 @@ def test_export_type_name_is_the_components_one():
 def test_text_shows_the_chain_from_the_export_to_the_voc_input(run, capsys):
     voc_dir, output_dir = run
     export_dir = os.path.join(output_dir, "export")
-    exit_code, out, _ = _audit(capsys, os.path.join(export_dir, TRAIN_RECORD),
-                               "--metadata", _metadata(output_dir))
+    exit_code, out, _ = _audit(
+        capsys, os.path.join(export_dir, TRAIN_RECORD), "--metadata", _metadata(output_dir)
+    )
     assert exit_code == 0
     steps = re.findall(r"^\[(\d+)\] (\w+)  execution \d+  COMPLETE", out, re.MULTILINE)
     assert [int(number) for number, _ in steps] == list(range(1, len(COMPONENT_IDS) + 1))
@@ -109,14 +110,19 @@ def test_json_has_every_component_and_a_closed_chain(run, capsys):
             assert {artifacts[i]["produced_by"] for i in ids} == {execution["id"]}
     assert executions["VocExampleGen"]["inputs"] == {}
     assert set(executions["OdExport"]["inputs"]) == {
-        "transformed_examples", "label_map", "class_weights", "report"}
+        "transformed_examples",
+        "label_map",
+        "class_weights",
+        "report",
+    }
 
     export = artifacts[document["export_artifact"]]
     assert export["type"] == artifact_types.OdApiExport.TYPE_NAME
     assert export["custom_properties"]["pushed_destination"] == export_dir
     # report.html (docs/report.md) is written after the export, from it: not an export file.
     assert set(export["custom_properties"]["file_sha256"]) == set(os.listdir(export_dir)) - {
-        REPORT_FILE}
+        REPORT_FILE
+    }
     [examples_id] = executions["VocExampleGen"]["outputs"]["examples"]
     examples = artifacts[examples_id]["custom_properties"]
     assert examples["images_in"] == 20 and examples["examples_out"] == 20
@@ -128,8 +134,7 @@ def test_json_has_every_component_and_a_closed_chain(run, capsys):
     assert "verify" not in document
 
     # The artifact's own folder leads to the same export.
-    exit_code, out, _ = _audit(capsys, export["uri"], "--metadata", _metadata(output_dir),
-                               "--json")
+    exit_code, out, _ = _audit(capsys, export["uri"], "--metadata", _metadata(output_dir), "--json")
     assert exit_code == 0
     assert json.loads(out)["export_artifact"] == export["id"]
 
@@ -137,8 +142,9 @@ def test_json_has_every_component_and_a_closed_chain(run, capsys):
 @pytest.mark.e2e
 def test_unknown_paths_and_metadata_are_clear_errors(run, capsys, tmp_path):
     voc_dir, output_dir = run
-    exit_code, _, err = _audit(capsys, str(tmp_path / "nothing"), "--metadata",
-                               _metadata(output_dir))
+    exit_code, _, err = _audit(
+        capsys, str(tmp_path / "nothing"), "--metadata", _metadata(output_dir)
+    )
     assert exit_code == 2
     assert "does not exist" in err
     exit_code, _, err = _audit(capsys, voc_dir, "--metadata", _metadata(output_dir))
@@ -154,15 +160,17 @@ def test_unknown_paths_and_metadata_are_clear_errors(run, capsys, tmp_path):
         os.remove(stray)
     assert exit_code == 2
     assert "is not one of the files of the export" in err
-    exit_code, _, err = _audit(capsys, os.path.join(output_dir, "export"), "--metadata",
-                               str(tmp_path / "missing.sqlite"))
+    exit_code, _, err = _audit(
+        capsys, os.path.join(output_dir, "export"), "--metadata", str(tmp_path / "missing.sqlite")
+    )
     assert exit_code == 2
     assert "no ML Metadata file" in err
     assert not (tmp_path / "missing.sqlite").exists()
     foreign = tmp_path / "other.sqlite"
     sqlite3.connect(str(foreign)).execute("CREATE TABLE notes (text)").connection.commit()
-    exit_code, _, err = _audit(capsys, os.path.join(output_dir, "export"), "--metadata",
-                               str(foreign))
+    exit_code, _, err = _audit(
+        capsys, os.path.join(output_dir, "export"), "--metadata", str(foreign)
+    )
     assert exit_code == 2
     assert "is not an ML Metadata store" in err
 
@@ -186,10 +194,11 @@ def test_verify_passes_untouched_and_names_every_change(run, capsys):
         with open(train, "ab") as file:
             file.write(b"\0")
         os.remove(val)
-        os.utime(annotation, ns=(annotation_times.st_atime_ns,
-                                 annotation_times.st_mtime_ns + 1_000_000_000))
-        exit_code, out, err = _audit(capsys, train, "--metadata", metadata, "--verify",
-                                     "--json")
+        os.utime(
+            annotation,
+            ns=(annotation_times.st_atime_ns, annotation_times.st_mtime_ns + 1_000_000_000),
+        )
+        exit_code, out, err = _audit(capsys, train, "--metadata", metadata, "--verify", "--json")
     finally:
         _write(train, original_train)
         _write(val, original_val)
@@ -224,7 +233,8 @@ def _write(path, data):
 def test_metadata_default_is_beside_the_export_folder(tmp_path):
     out = tmp_path / "out"
     assert audit.default_metadata_path(str(out / "export" / "train.record-00000-of-00001")) == (
-        str(out / "metadata.sqlite"))
+        str(out / "metadata.sqlite")
+    )
     assert audit.default_metadata_path(str(out / "export")) == str(out / "metadata.sqlite")
     with pytest.raises(InvalidOptionsError, match="give it with --metadata FILE"):
         audit.default_metadata_path(str(out / "exports" / "train.record"))
@@ -273,13 +283,14 @@ def test_every_execution_records_its_maker_and_the_audit_prints_it_once_per_run(
         assert recorded["component_image"] is None
     # Each run once (a run whose code changed while it ran, once per maker).
     assert {e for run_doc in document["runs"] for e in run_doc["executions"]} == {
-        e["id"] for e in document["executions"]}
+        e["id"] for e in document["executions"]
+    }
     [command] = {json.dumps(r["command"], sort_keys=True) for r in document["runs"]}
     assert json.loads(command)["output_dir"] == output_dir
 
     exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir))
     assert exit_code == 0
-    made_by = out[out.index("Made by (once per run):"):out.index("Lineage, from the export")]
+    made_by = out[out.index("Made by (once per run):") : out.index("Lineage, from the export")]
     assert made_by.count(f"odweights {odweights.__version__}") == len(document["runs"])
     assert f"TensorFlow {now['tensorflow']}, Beam {now['apache_beam']}" in made_by
     assert f"Pillow {now['pillow']}" in made_by
@@ -290,8 +301,9 @@ def test_every_execution_records_its_maker_and_the_audit_prints_it_once_per_run(
 def test_reproduce_command_is_the_recorded_command_with_every_option(run, capsys):
     voc_dir, output_dir = run
     export_dir = os.path.join(output_dir, "export")
-    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
-                               "--reproduce-command")
+    exit_code, out, _ = _audit(
+        capsys, export_dir, "--metadata", _metadata(output_dir), "--reproduce-command"
+    )
     assert exit_code == 0
     [line] = out.splitlines()
     argv = shlex.split(line)
@@ -304,15 +316,17 @@ def test_reproduce_command_is_the_recorded_command_with_every_option(run, capsys
     # Every option of `odweights run` that has a value is spelt out ...
     parser = cli.build_parser()
     recorded = parser.parse_args(argv[1:])
-    original = parser.parse_args(["run", "--voc-dir", voc_dir, "--output-dir",
-                                  reproduce.OUTPUT_DIR_PLACEHOLDER])
+    original = parser.parse_args(
+        ["run", "--voc-dir", voc_dir, "--output-dir", reproduce.OUTPUT_DIR_PLACEHOLDER]
+    )
     assert cli._pipeline_options(recorded) == cli._pipeline_options(original)
     for action in recorded.run_parser._actions:
         if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
             assert action.option_strings[-1] in argv, action.option_strings
     # ... and --json gives the same command as a list.
-    exit_code, out, _ = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
-                               "--reproduce-command", "--json")
+    exit_code, out, _ = _audit(
+        capsys, export_dir, "--metadata", _metadata(output_dir), "--reproduce-command", "--json"
+    )
     assert json.loads(out)["argv"] == argv
 
 
@@ -323,15 +337,25 @@ def test_reproduce_refuses_a_folder_that_is_not_new_and_the_audited_one(run, cap
     before = _tree_state(output_dir)
     holding = tmp_path / "holding"
     (holding / "export").mkdir(parents=True)
-    for target, message in ((str(holding), "already holds an export"),
-                            (os.path.join(output_dir, "again"), "overlaps the audited output"),
-                            (output_dir, "overlaps the audited output")):
-        exit_code, _, err = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
-                                   "--reproduce", target)
+    for target, message in (
+        (str(holding), "already holds an export"),
+        (os.path.join(output_dir, "again"), "overlaps the audited output"),
+        (output_dir, "overlaps the audited output"),
+    ):
+        exit_code, _, err = _audit(
+            capsys, export_dir, "--metadata", _metadata(output_dir), "--reproduce", target
+        )
         assert exit_code == 2, target
         assert message in err
-    exit_code, _, err = _audit(capsys, export_dir, "--metadata", _metadata(output_dir),
-                               "--verify", "--reproduce", str(tmp_path / "new"))
+    exit_code, _, err = _audit(
+        capsys,
+        export_dir,
+        "--metadata",
+        _metadata(output_dir),
+        "--verify",
+        "--reproduce",
+        str(tmp_path / "new"),
+    )
     assert exit_code == 2 and "choose one of --verify, --reproduce" in err
     assert _tree_state(output_dir) == before
     assert not (tmp_path / "new").exists()
@@ -343,11 +367,18 @@ def test_reproduce_makes_the_sample_export_again_file_by_file(run, capsys, tmp_p
     export_dir = os.path.join(output_dir, "export")
     before = _tree_state(output_dir)
     target = str(tmp_path / "again")
-    exit_code, out, err = _audit(capsys, os.path.join(export_dir, TRAIN_RECORD), "--metadata",
-                                 _metadata(output_dir), "--reproduce", target)
+    exit_code, out, err = _audit(
+        capsys,
+        os.path.join(export_dir, TRAIN_RECORD),
+        "--metadata",
+        _metadata(output_dir),
+        "--reproduce",
+        target,
+    )
     assert exit_code == 0, err
-    recorded = json.loads(_audit(capsys, export_dir, "--metadata", _metadata(output_dir),
-                                 "--json")[1])
+    recorded = json.loads(
+        _audit(capsys, export_dir, "--metadata", _metadata(output_dir), "--json")[1]
+    )
     export = next(a for a in recorded["artifacts"] if a["id"] == recorded["export_artifact"])
     names = sorted(export["custom_properties"]["file_sha256"])
     assert TRAIN_RECORD in names and "label_map.pbtxt" in names
@@ -369,10 +400,16 @@ def _set_recorded_version(metadata_path, component_id, field, value):
     config.sqlite.filename_uri = metadata_path
     store = metadata_store.MetadataStore(config)
     node = store.get_context_by_type_and_name("node", f"odweights.{component_id}")
-    [execution] = [e for e in store.get_executions_by_context(node.id)
-                   if e.last_known_state == metadata_store_pb2.Execution.COMPLETE]
-    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id])
-           if e.type == metadata_store_pb2.Event.OUTPUT]
+    [execution] = [
+        e
+        for e in store.get_executions_by_context(node.id)
+        if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
+    ]
+    ids = [
+        e.artifact_id
+        for e in store.get_events_by_execution_ids([execution.id])
+        if e.type == metadata_store_pb2.Event.OUTPUT
+    ]
     artifacts = store.get_artifacts_by_id(ids)
     for artifact in artifacts:
         recorded = artifact.custom_properties[maker.MAKER_PROPERTY].struct_value
@@ -383,7 +420,8 @@ def _set_recorded_version(metadata_path, component_id, field, value):
 
 @pytest.mark.e2e
 def test_reproduce_names_changed_input_and_versions_first_then_the_differing_records(
-        run, capsys, tmp_path):
+    run, capsys, tmp_path
+):
     voc_dir, output_dir = run
     export_dir = os.path.join(output_dir, "export")
     # A recorded version changed in (a copy of) the metadata.
@@ -392,8 +430,15 @@ def test_reproduce_names_changed_input_and_versions_first_then_the_differing_rec
     shutil.copyfile(_metadata(output_dir), metadata)
     weight_gen = _set_recorded_version(metadata, "WeightGen", "pillow", "1.0.0")
     # One input image edited: the first record of the training split.
-    record = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(
-        [os.path.join(export_dir, TRAIN_RECORD)]).as_numpy_iterator())))
+    record = tf.train.Example.FromString(
+        next(
+            iter(
+                tf.data.TFRecordDataset(
+                    [os.path.join(export_dir, TRAIN_RECORD)]
+                ).as_numpy_iterator()
+            )
+        )
+    )
     source_id = record.features.feature["image/source_id"].bytes_list.value[0].decode()
     filename = record.features.feature["image/filename"].bytes_list.value[0].decode()
     image_path = os.path.join(voc_dir, os.path.dirname(source_id), "JPEGImages", filename)
@@ -403,8 +448,15 @@ def test_reproduce_names_changed_input_and_versions_first_then_the_differing_rec
     edited.paste((255, 0, 255) if edited.mode == "RGB" else 255, (0, 0, 8, 8))
     try:
         edited.save(image_path, format=Image.open(io.BytesIO(original)).format)
-        exit_code, out, err = _audit(capsys, export_dir, "--metadata", metadata,
-                                     "--reproduce", str(tmp_path / "again"), "--json")
+        exit_code, out, err = _audit(
+            capsys,
+            export_dir,
+            "--metadata",
+            metadata,
+            "--reproduce",
+            str(tmp_path / "again"),
+            "--json",
+        )
     finally:
         _write(image_path, original)
         os.utime(image_path, ns=(times.st_atime_ns, times.st_mtime_ns))
@@ -436,20 +488,42 @@ def test_audit_console_shows_the_audit_only(run):
     """As a user runs it, in a fresh process: no third-party warnings on the console."""
     _, output_dir = run
     process = subprocess.run(
-        [sys.executable, "-m", "odweights.app.cli", "audit", os.path.join(output_dir, "export"),
-         "--verify"], capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "odweights.app.cli",
+            "audit",
+            os.path.join(output_dir, "export"),
+            "--verify",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert process.returncode == 0, process.stderr
     assert process.stderr == ""
     assert "Warning" not in process.stdout
 
 
-def test_recorded_command_spells_out_every_option_and_parses_back_the_same(
-        tmp_path, monkeypatch):
+def test_recorded_command_spells_out_every_option_and_parses_back_the_same(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     parser = cli.build_parser()
-    argv = ["run", "--voc-dir", "data", "--output-dir", "out", "--label-map", "map.pbtxt",
-            "--drop-difficult", "--min-weight", "0.1", "--class-weights", "top=1.0,dress=0.1",
-            "--beam-arg=--direct_num_workers=2", "--beam-arg=--runner=DirectRunner"]
+    argv = [
+        "run",
+        "--voc-dir",
+        "data",
+        "--output-dir",
+        "out",
+        "--label-map",
+        "map.pbtxt",
+        "--drop-difficult",
+        "--min-weight",
+        "0.1",
+        "--class-weights",
+        "top=1.0,dress=0.1",
+        "--beam-arg=--direct_num_workers=2",
+        "--beam-arg=--runner=DirectRunner",
+    ]
     args = parser.parse_args(argv)
     command = cli._run_command(args)
     assert command["output_dir"] == str(tmp_path / "out") and command["cwd"] == str(tmp_path)
@@ -457,26 +531,35 @@ def test_recorded_command_spells_out_every_option_and_parses_back_the_same(
     assert options[options.index("--voc-dir") + 1] == str(tmp_path / "data")
     assert options[options.index("--label-map") + 1] == str(tmp_path / "map.pbtxt")
     again = parser.parse_args(["run", *options, "--output-dir", "out"])
-    expected = dict(vars(args), voc_dir=str(tmp_path / "data"),
-                    label_map=str(tmp_path / "map.pbtxt"))
+    expected = dict(
+        vars(args), voc_dir=str(tmp_path / "data"), label_map=str(tmp_path / "map.pbtxt")
+    )
     assert {k: v for k, v in vars(again).items() if k != "run_parser"} == {
-        k: v for k, v in expected.items() if k != "run_parser"}
+        k: v for k, v in expected.items() if k != "run_parser"
+    }
 
 
 def test_before_the_run_names_changed_splits_and_a_changed_label_map_file(tmp_path):
-    recorded = ("split:train,num_files:43,total_bytes:380838,sha256:aa\n"
-                "split:val,num_files:43,total_bytes:380838,sha256:aa")
-    actual = ("split:train,num_files:44,total_bytes:381000,sha256:bb\n"
-              "split:val,num_files:43,total_bytes:380838,sha256:cc")
+    recorded = (
+        "split:train,num_files:43,total_bytes:380838,sha256:aa\n"
+        "split:val,num_files:43,total_bytes:380838,sha256:aa"
+    )
+    actual = (
+        "split:train,num_files:44,total_bytes:381000,sha256:bb\n"
+        "split:val,num_files:43,total_bytes:380838,sha256:cc"
+    )
     assert reproduce._fingerprint_changes(recorded, actual) == [
         "split train: num_files 43 -> 44, total_bytes 380838 -> 381000",
-        "split val: same number and size of files, but a name or modification time changed"]
+        "split val: same number and size of files, but a name or modification time changed",
+    ]
     assert reproduce._fingerprint_changes(recorded, recorded) == []
 
     label_map = tmp_path / "label_map.pbtxt"
     label_map.write_text("item { id: 1 name: 'car' }\n")
-    document = dict(input=dict(execution=5), executions=[
-        dict(id=5, properties=dict(label_map_text="item { id: 1 name: 'car' }\n"))])
+    document = dict(
+        input=dict(execution=5),
+        executions=[dict(id=5, properties=dict(label_map_text="item { id: 1 name: 'car' }\n"))],
+    )
     command = dict(options=["--voc-dir", "/data", "--label-map", str(label_map)])
     assert reproduce._label_map_check(document, command)["status"] == "ok"
     label_map.write_text("item { id: 1 name: 'bus' }\n")

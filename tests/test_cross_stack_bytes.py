@@ -41,7 +41,7 @@ NAMES_THE_EXPORT_DIR = ("input_reader.config",)
 # but not hashed (nor their manifest entries).
 DIFFERENT_BY_DESIGN = {
     "report.html": "shows the stack that made the run (odweights.maker: Python, TFX, "
-                   "TensorFlow, Beam and protobuf versions, git commit)",
+    "TensorFlow, Beam and protobuf versions, git commit)",
 }
 MANIFEST = "manifest.json"
 
@@ -54,8 +54,9 @@ def export_digests(work_dir: str) -> dict:
     out = os.path.join(work_dir, "out")
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main(["run", "--voc-dir", os.path.join(work_dir, "voc", "VOCdevkit"),
-                         "--output-dir", out])
+        code = cli.main(
+            ["run", "--voc-dir", os.path.join(work_dir, "voc", "VOCdevkit"), "--output-dir", out]
+        )
     assert code == 0, stderr.getvalue()[-5000:]
     export_dir = os.path.join(out, "export")
     names = sorted(os.listdir(export_dir))
@@ -78,8 +79,11 @@ def export_digests(work_dir: str) -> dict:
 def this_stack() -> str:
     """`tfx-X.Y, Python A.B` of this interpreter, as recorded next to the digests."""
     import tfx  # pylint: disable=import-outside-toplevel
-    return (f"tfx-{'.'.join(tfx.__version__.split('.')[:2])}, "
-            f"Python {sys.version_info[0]}.{sys.version_info[1]}")
+
+    return (
+        f"tfx-{'.'.join(tfx.__version__.split('.')[:2])}, "
+        f"Python {sys.version_info[0]}.{sys.version_info[1]}"
+    )
 
 
 def test_the_export_has_the_recorded_digests_on_this_stack(tmp_path):
@@ -89,7 +93,8 @@ def test_the_export_has_the_recorded_digests_on_this_stack(tmp_path):
     assert digests == recorded["files"], (
         f"export digests on {this_stack()} differ from those recorded on "
         f"{', '.join(recorded['recorded_on'])}; if the export changed on purpose, "
-        "regenerate them on both stacks (see this file's docstring)")
+        "regenerate them on both stacks (see this file's docstring)"
+    )
 
 
 def main() -> int:
@@ -106,13 +111,21 @@ def main() -> int:
     recorded = json.loads(DIGESTS_FILE.read_text()) if DIGESTS_FILE.exists() else None
     if recorded and not args.reset and recorded.get("dataset") == DATASET:
         if recorded["files"] != digests:
-            changed = sorted(name for name in set(digests) | set(recorded["files"])
-                             if digests.get(name) != recorded["files"].get(name))
-            print(f"{stack}: digests differ from those recorded on "
-                  f"{', '.join(recorded['recorded_on'])}: {changed}", file=sys.stderr)
+            changed = sorted(
+                name
+                for name in set(digests) | set(recorded["files"])
+                if digests.get(name) != recorded["files"].get(name)
+            )
+            print(
+                f"{stack}: digests differ from those recorded on "
+                f"{', '.join(recorded['recorded_on'])}: {changed}",
+                file=sys.stderr,
+            )
             if args.write:
-                print("not written: run with --reset on one stack, then without on the other",
-                      file=sys.stderr)
+                print(
+                    "not written: run with --reset on one stack, then without on the other",
+                    file=sys.stderr,
+                )
             return 1
         stacks = sorted(set(recorded["recorded_on"]) | {stack})
     else:

@@ -15,7 +15,10 @@ def test_round_trip_keeps_names_and_ids_including_quotes_and_non_ascii():
 def test_formatted_items_are_in_id_order():
     text = label_map.format_label_map({"b": 2, "a": 1, "c": 10})
     assert [line.strip() for line in text.splitlines() if "name" in line] == [
-        'name: "a"', 'name: "b"', 'name: "c"']
+        'name: "a"',
+        'name: "b"',
+        'name: "c"',
+    ]
 
 
 def test_reads_what_od_api_label_maps_look_like():
@@ -31,14 +34,17 @@ def test_reads_what_od_api_label_maps_look_like():
     assert label_map.parse_label_map(text) == {"/m/01g317": 1, "bicycle": 2}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("item { id: 0 name: 'a' }", "ids start at 1"),
-    ("item { id: 1 name: 'a' } item { id: 1 name: 'b' }", "id 1 is used by both"),
-    ("item { id: 1 name: 'a' } item { id: 2 name: 'a' }", "listed twice"),
-    ("item { id: 1 }", "no name"),
-    ("", "lists no classes"),
-    ("item { id: 1 name: 'a' ", "not a StringIntLabelMap"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("item { id: 0 name: 'a' }", "ids start at 1"),
+        ("item { id: 1 name: 'a' } item { id: 1 name: 'b' }", "id 1 is used by both"),
+        ("item { id: 1 name: 'a' } item { id: 2 name: 'a' }", "listed twice"),
+        ("item { id: 1 }", "no name"),
+        ("", "lists no classes"),
+        ("item { id: 1 name: 'a' ", "not a StringIntLabelMap"),
+    ],
+)
 def test_invalid_label_maps_are_refused_with_a_reason(text, message):
     with pytest.raises(InvalidOptionsError, match=message):
         label_map.parse_label_map(text)
@@ -46,4 +52,6 @@ def test_invalid_label_maps_are_refused_with_a_reason(text, message):
 
 def test_assigned_ids_depend_only_on_the_set_of_names():
     assert label_map.assign_ids(["dog", "cat", "dog", "ant"]) == {"ant": 1, "cat": 2, "dog": 3}
-    assert label_map.assign_ids(["ant", "dog", "cat"]) == label_map.assign_ids(["cat", "ant", "dog"])
+    assert label_map.assign_ids(["ant", "dog", "cat"]) == label_map.assign_ids(
+        ["cat", "ant", "dog"]
+    )

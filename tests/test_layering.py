@@ -31,6 +31,7 @@ SOURCE_FOLDERS = {
 }
 BASE, COMPONENTS, PIPELINES, APP = SOURCE_FOLDERS
 
+
 def _module_names():
     """Every module of the four source folders, by its import name."""
     names = []
@@ -41,7 +42,8 @@ def _module_names():
                 parts.pop()
             name = ".".join([package, *parts])
             if package == BASE and name.startswith(
-                    tuple(f"{other}." for other in SOURCE_FOLDERS if other != BASE)):
+                tuple(f"{other}." for other in SOURCE_FOLDERS if other != BASE)
+            ):
                 continue
             names.append(name)
     return sorted(set(names))
@@ -50,7 +52,7 @@ def _module_names():
 def _source_file(name):
     for package in sorted(SOURCE_FOLDERS, key=len, reverse=True):
         if name == package or name.startswith(package + "."):
-            relative = name[len(package) + 1:].replace(".", "/") if name != package else ""
+            relative = name[len(package) + 1 :].replace(".", "/") if name != package else ""
             folder = SOURCE_FOLDERS[package] / relative
             return folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
     raise AssertionError(name)
@@ -95,8 +97,11 @@ def _imported_names(path):
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             # `from odweights.components import x` imports the module odweights.components.x
-            names.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if _is_module(f"{node.module}.{alias.name}"))
+            names.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if _is_module(f"{node.module}.{alias.name}")
+            )
     return names
 
 
@@ -114,7 +119,12 @@ def test_the_layout_has_every_layer():
     layers = {_layer(name)[0] for name in MODULES}
     assert layers == {"base", "shared", "component", "pipelines", "app"}
     assert {_layer(name)[1] for name in MODULES} >= {
-        "voc_example_gen", "weight_gen", "od_schema_gen", "weighted_transform", "od_export"}
+        "voc_example_gen",
+        "weight_gen",
+        "od_schema_gen",
+        "weighted_transform",
+        "od_export",
+    }
 
 
 def test_the_rules_reject_what_they_should():
@@ -122,12 +132,14 @@ def test_the_rules_reject_what_they_should():
     assert _forbidden("odweights.fileio", "odweights.components.od_export.sharding")
     assert _forbidden("odweights.fileio", "odweights.pipelines.options")
     assert _forbidden("odweights.components.tfx_executors", "odweights.components.weight_gen")
-    assert _forbidden("odweights.components.od_export.executor",
-                      "odweights.components.weight_gen.weighting")
+    assert _forbidden(
+        "odweights.components.od_export.executor", "odweights.components.weight_gen.weighting"
+    )
     assert _forbidden("odweights.components.od_export.executor", "odweights.app.cli")
     assert _forbidden("odweights.pipelines.local_runner", "odweights.app.report.writer")
-    assert not _forbidden("odweights.components.od_export.executor",
-                          "odweights.components.od_export.sharding")
+    assert not _forbidden(
+        "odweights.components.od_export.executor", "odweights.components.od_export.sharding"
+    )
     assert not _forbidden("odweights.components.od_export.executor", "odweights.fileio")
     assert not _forbidden("odweights.pipelines.pipeline", "odweights.components.tfx_executors")
     assert not _forbidden("odweights.app.cli", "odweights.pipelines.local_runner")
@@ -135,8 +147,11 @@ def test_the_rules_reject_what_they_should():
 
 @pytest.mark.parametrize("name", MODULES)
 def test_import_statements_respect_the_layers(name):
-    problems = sorted(filter(None, (_forbidden(name, imported)
-                                    for imported in _imported_names(_source_file(name)))))
+    problems = sorted(
+        filter(
+            None, (_forbidden(name, imported) for imported in _imported_names(_source_file(name)))
+        )
+    )
     assert not problems, f"{name}: " + "; ".join(problems)
 
 
@@ -152,8 +167,10 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith("odweigh
 # each component, the pipelines) imports all of the unit's modules; the
 # application may import everything. One interpreter per module would cost a
 # TensorFlow import each, minutes in all on 2 cores.
-UNITS = sorted({_layer(name) for name in MODULES if _layer(name)[0] != "app"},
-               key=lambda unit: (unit[0], unit[1] or ""))
+UNITS = sorted(
+    {_layer(name) for name in MODULES if _layer(name)[0] != "app"},
+    key=lambda unit: (unit[0], unit[1] or ""),
+)
 
 
 def _unit_id(unit):
@@ -163,12 +180,19 @@ def _unit_id(unit):
 @pytest.fixture(scope="module")
 def loaded_modules():
     """For each unit: the odweights modules that importing its modules, alone, loads."""
+
     def load(unit):
         names = [name for name in MODULES if _layer(name) == unit]
-        completed = subprocess.run([sys.executable, "-c", _LOADED, *names], cwd=REPO,
-                                   capture_output=True, text=True, check=False)
+        completed = subprocess.run(
+            [sys.executable, "-c", _LOADED, *names],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert completed.returncode == 0, f"import {names} failed:\n{completed.stderr[-3000:]}"
         return unit, (names[0], json.loads(completed.stdout.strip().splitlines()[-1]))
+
     with futures.ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(load, UNITS))
 

@@ -36,13 +36,16 @@ def test_the_component_image_and_stack_come_from_the_environment(monkeypatch):
 def test_the_stack_is_the_lock_file_that_pins_tfx_and_every_installed_version(tmp_path):
     versions = {"tfx": "1.16.0", "pillow": "12.3.0", "tf-slim": "1.1.0"}
     (tmp_path / "requirements.lock").write_text(
-        "# comment\ntfx==1.16.0\nPillow==12.3.0 \\\n    --hash=sha256:00\n")
+        "# comment\ntfx==1.16.0\nPillow==12.3.0 \\\n    --hash=sha256:00\n"
+    )
     (tmp_path / "requirements-odapi.lock").write_text("tf-slim==1.1.0\n")  # an overlay
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "tfx-1.21.lock").write_text("tfx==1.21.0\npillow==12.3.0\n")
     assert maker._matching_lock_file(str(tmp_path), versions) == "requirements.lock"
-    assert maker._matching_lock_file(
-        str(tmp_path), dict(versions, tfx="1.21.0")) == "stacks/tfx-1.21.lock"
+    assert (
+        maker._matching_lock_file(str(tmp_path), dict(versions, tfx="1.21.0"))
+        == "stacks/tfx-1.21.lock"
+    )
     assert maker._matching_lock_file(str(tmp_path), dict(versions, pillow="11.0.0")) is None
     assert maker._matching_lock_file(None, versions) is None
 
@@ -58,10 +61,15 @@ def test_git_commit_and_dirty_flag_of_a_checkout(tmp_path):
     _git(tmp_path, "init", "-q")
     (tmp_path / "code.py").write_text("x = 1\n")
     _git(tmp_path, "add", "code.py")
-    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
-         "-m", "one")
-    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()
+    _git(
+        tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one"
+    )
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert maker._git_state(str(tmp_path)) == (head, False)
     (tmp_path / "notes.txt").write_text("untracked files do not make the code dirty\n")
     assert maker._git_state(str(tmp_path)) == (head, False)
@@ -94,8 +102,9 @@ def test_compiled_kubeflow_tasks_tell_their_executors_the_component_image(tmp_pa
 
     image = "registry.example/odweights:1"
     output = tmp_path / "pipeline.json"
-    kubeflow_v2_runner.compile_pipeline(PipelineOptions(voc_dir="gs://bucket/VOCdevkit"),
-                                        str(output), image, "gs://bucket/root")
+    kubeflow_v2_runner.compile_pipeline(
+        PipelineOptions(voc_dir="gs://bucket/VOCdevkit"), str(output), image, "gs://bucket/root"
+    )
     json_format.Parse(output.read_text(), pipeline_spec_pb2.PipelineJob())  # a valid field
     executors = json.loads(output.read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
     assert len(executors) == 7
@@ -104,10 +113,12 @@ def test_compiled_kubeflow_tasks_tell_their_executors_the_component_image(tmp_pa
 
 
 def test_each_component_image_names_the_lock_file_it_is_built_against():
-    kubeflow = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "kubeflow")
-    dockerfiles = [name for name in os.listdir(kubeflow)
-                   if name.startswith("Dockerfile") and not name.endswith(".dockerignore")]
+    kubeflow = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kubeflow")
+    dockerfiles = [
+        name
+        for name in os.listdir(kubeflow)
+        if name.startswith("Dockerfile") and not name.endswith(".dockerignore")
+    ]
     assert "Dockerfile" in dockerfiles
     for name in dockerfiles:
         with open(os.path.join(kubeflow, name)) as file:

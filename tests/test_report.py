@@ -57,10 +57,14 @@ def test_thumbnail_is_at_most_256_pixels_long_and_deterministic():
 def test_boxes_outside_the_image_widen_the_canvas_so_they_stay_visible():
     image = thumbnails.decode(_jpeg(200, 200)).image
     inside = thumbnails.render(image, [thumbnails.Box(0.1, 0.1, 0.5, 0.5, "", thumbnails.KEPT)])
-    outside = thumbnails.render(image, [
-        thumbnails.Box(-0.1, 0.1, 1.1, 0.5, "a", thumbnails.BEFORE_CLIPPING),
-        thumbnails.Box(0.0, 0.1, 1.0, 0.5, "", thumbnails.AFTER_CLIPPING),
-        thumbnails.Box(float("nan"), 0, 1, 1, "no coordinates", thumbnails.REJECTED)])
+    outside = thumbnails.render(
+        image,
+        [
+            thumbnails.Box(-0.1, 0.1, 1.1, 0.5, "a", thumbnails.BEFORE_CLIPPING),
+            thumbnails.Box(0.0, 0.1, 1.0, 0.5, "", thumbnails.AFTER_CLIPPING),
+            thumbnails.Box(float("nan"), 0, 1, 1, "no coordinates", thumbnails.REJECTED),
+        ],
+    )
     assert (inside.width, inside.height) == (200, 200)
     assert outside.width > outside.height  # 1.2 image widths wide, scaled to 256
     assert max(outside.width, outside.height) <= thumbnails.MAX_SIDE
@@ -86,33 +90,48 @@ def test_an_unreadable_image_decodes_to_none():
 
 def test_chart_is_svg_with_one_point_per_class_on_a_log_axis():
     svg = chart.counts_against_weights(
-        [("person", 2500, 0.01), ("bird", 3, 1.0), ("a<b", 40, 0.2)], "counts & weights")
+        [("person", 2500, 0.01), ("bird", 3, 1.0), ("a<b", 40, 0.2)], "counts & weights"
+    )
     root = ElementTree.fromstring(svg)  # well-formed, names escaped
     circles = root.findall("{http://www.w3.org/2000/svg}circle")
     assert len(circles) == 3
     ticks = [t.text for t in root.findall("{http://www.w3.org/2000/svg}text")]
     assert {"1", "10", "100", "1,000", "10,000"} <= set(ticks) and "a<b" in ticks
-    x = {c.find("{http://www.w3.org/2000/svg}title").text.split(":")[0]: float(c.get("cx"))
-         for c in circles}
+    x = {
+        c.find("{http://www.w3.org/2000/svg}title").text.split(":")[0]: float(c.get("cx"))
+        for c in circles
+    }
     assert x["bird"] < x["a<b"] < x["person"]
 
 
 def _record(image_id, reason, index=None, split="train"):
-    return {"file": f"VOC2007/Annotations/{image_id}.xml", "image_id": f"VOC2007/{image_id}",
-            "split": split, "object_index": index, "reason": reason, "detail": "why"}
+    return {
+        "file": f"VOC2007/Annotations/{image_id}.xml",
+        "image_id": f"VOC2007/{image_id}",
+        "split": split,
+        "object_index": index,
+        "reason": reason,
+        "detail": "why",
+    }
 
 
 def test_rejections_are_counted_per_reason_with_at_most_12_examples_each():
     records = [_record(f"{n:06d}", "corrupt_image") for n in range(40)]
-    records += [_record("000100", "has_rejected_object"), _record("000100", "inverted_box", 1),
-                _record("000100", "a_reason_added_later", 3)]
+    records += [
+        _record("000100", "has_rejected_object"),
+        _record("000100", "inverted_box", 1),
+        _record("000100", "a_reason_added_later", 3),
+    ]
     collected = rejections.collect(iter(records))
-    assert collected.counts == {"a_reason_added_later": 1, "corrupt_image": 40,
-                                "has_rejected_object": 1, "inverted_box": 1}
+    assert collected.counts == {
+        "a_reason_added_later": 1,
+        "corrupt_image": 40,
+        "has_rejected_object": 1,
+        "inverted_box": 1,
+    }
     assert len(collected.examples["corrupt_image"]) == rejections.MAX_EXAMPLES
     _, image = collected.examples["inverted_box"][0]
-    assert image.object_reasons == {1: ("inverted_box", "why"),
-                                    3: ("a_reason_added_later", "why")}
+    assert image.object_reasons == {1: ("inverted_box", "why"), 3: ("a_reason_added_later", "why")}
     assert image.image_reasons == [("has_rejected_object", "why")]
 
 
@@ -130,8 +149,9 @@ def test_record_reader_matches_tensorflow_and_refuses_a_cut_file(tmp_path):
 
 def test_page_escapes_text_and_allows_no_scripts_or_network():
     shown = Shown(None, "<script>alert(1)</script>", ["a & b"])
-    text = page.document("t", "s", [("x", "X", [page.figures([shown]),
-                                                page.table(["<b>"], [["<i>"]])])])
+    text = page.document(
+        "t", "s", [("x", "X", [page.figures([shown]), page.table(["<b>"], [["<i>"]])])]
+    )
     assert "<script>" not in text and "&lt;script&gt;" in text and "a &amp; b" in text
     assert page.CONTENT_SECURITY_POLICY in text and "default-src 'none'" in text
 
@@ -162,13 +182,28 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main(["run", "--voc-dir", str(root / "VOCdevkit"), "--output-dir", str(out),
-                         "--max-rejected-fraction", "0.5"])
+        code = cli.main(
+            [
+                "run",
+                "--voc-dir",
+                str(root / "VOCdevkit"),
+                "--output-dir",
+                str(out),
+                "--max-rejected-fraction",
+                "0.5",
+            ]
+        )
     assert code == 0, stderr.getvalue()
     export_dir = str(out / "export")
     path = os.path.join(export_dir, REPORT_FILE)
-    return dict(out=str(out), export_dir=export_dir, path=path, printed=stdout.getvalue(),
-                html=open(path, encoding="utf-8").read(), bytes=open(path, "rb").read())
+    return dict(
+        out=str(out),
+        export_dir=export_dir,
+        path=path,
+        printed=stdout.getvalue(),
+        html=open(path, encoding="utf-8").read(),
+        bytes=open(path, "rb").read(),
+    )
 
 
 def _section(text, section_id):
@@ -184,8 +219,9 @@ def test_run_writes_the_report_and_prints_its_path(run):
 
 def test_report_costs_under_5_percent_of_the_run(run):
     report_seconds = float(re.search(r"\(written in ([\d.]+) s\)", run["printed"]).group(1))
-    run_seconds = float(re.search(r"Finished in ([\d.]+) s \(\+ ([\d.]+) s loading",
-                                  run["printed"]).group(1))
+    run_seconds = float(
+        re.search(r"Finished in ([\d.]+) s \(\+ ([\d.]+) s loading", run["printed"]).group(1)
+    )
     assert report_seconds <= 0.05 * run_seconds, (report_seconds, run_seconds)
 
 
@@ -219,8 +255,12 @@ def test_sample_is_drawn_from_the_exported_records(run):
     for split in ("train", "val"):
         paths = sorted(tf.io.gfile.glob(os.path.join(run["export_dir"], f"{split}.record-*")))
         source_ids = [
-            tf.train.Example.FromString(r.numpy()).features.feature[features.SOURCE_ID]
-            .bytes_list.value[0].decode() for r in tf.data.TFRecordDataset(paths)]
+            tf.train.Example.FromString(r.numpy())
+            .features.feature[features.SOURCE_ID]
+            .bytes_list.value[0]
+            .decode()
+            for r in tf.data.TFRecordDataset(paths)
+        ]
         block = samples.split(f"<h3>{split}: ")[1].split("<h3>")[0]
         shown = re.findall(r"<figcaption><b>([^<]+)</b>", block)
         assert shown == source_ids[:SAMPLE_SIZE]
@@ -229,8 +269,10 @@ def test_sample_is_drawn_from_the_exported_records(run):
 
 
 def test_every_rejection_reason_is_counted_and_shown(run):
-    lines = [json.loads(line) for line in
-             open(os.path.join(run["export_dir"], "rejected.jsonl"), encoding="utf-8")]
+    lines = [
+        json.loads(line)
+        for line in open(os.path.join(run["export_dir"], "rejected.jsonl"), encoding="utf-8")
+    ]
     assert {"box_outside_image", "corrupt_image"} <= {line["reason"] for line in lines}
     section = _section(run["html"], "rejections")
     for reason in {line["reason"] for line in lines}:
@@ -270,8 +312,13 @@ def stopped_run(tmp_path_factory):
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = cli.main(["run", "--voc-dir", str(root / "VOCdevkit"), "--output-dir", str(out)])
     path = out / "export" / REPORT_FILE
-    return dict(code=code, out=str(out), path=str(path), printed=stdout.getvalue(),
-                html=path.read_text(encoding="utf-8"))
+    return dict(
+        code=code,
+        out=str(out),
+        path=str(path),
+        printed=stdout.getvalue(),
+        html=path.read_text(encoding="utf-8"),
+    )
 
 
 def test_a_stopped_run_reports_why_and_its_rejections(stopped_run):
@@ -299,7 +346,8 @@ def test_report_renders_in_chromium_without_errors(run, tmp_path):
     assert [s["id"] for s in inspection["sections"]] == list(SECTIONS)
     assert all(s["height"] > 50 and s["heading"] for s in inspection["sections"])
     assert inspection["images"] and all(
-        i["complete"] and i["naturalWidth"] > 0 for i in inspection["images"])
+        i["complete"] and i["naturalWidth"] > 0 for i in inspection["images"]
+    )
     assert len(inspection["images"]) == len(_IMG.findall(run["html"]))
     assert inspection["svgs"] == 1
     (tmp_path / "report.png").write_bytes(result["screenshot"])

@@ -41,12 +41,16 @@ def _parse(path):
     objects = []
     for obj in root.findall("object"):
         box = obj.find("bndbox")
-        objects.append({
-            "name": obj.findtext("name"),
-            "difficult": int(obj.findtext("difficult", "0")),
-            "truncated": int(obj.findtext("truncated", "0")),
-            "box": tuple(int(float(box.findtext(tag))) for tag in ("xmin", "ymin", "xmax", "ymax")),
-        })
+        objects.append(
+            {
+                "name": obj.findtext("name"),
+                "difficult": int(obj.findtext("difficult", "0")),
+                "truncated": int(obj.findtext("truncated", "0")),
+                "box": tuple(
+                    int(float(box.findtext(tag))) for tag in ("xmin", "ymin", "xmax", "ymax")
+                ),
+            }
+        )
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     return {
@@ -90,8 +94,9 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(dataset,
     assert len(first) == 2 * NUM_IMAGES + 3
     assert _file_hashes(tmp_path / "again") == first
     other = _file_hashes(tmp_path / "other")
-    annotations_changed = [path for path in other
-                           if path.endswith(".xml") and other[path] != first[path]]
+    annotations_changed = [
+        path for path in other if path.endswith(".xml") and other[path] != first[path]
+    ]
     assert len(annotations_changed) == 60
 
 
@@ -152,8 +157,7 @@ def test_more_classes_than_the_name_list_get_generated_names(tmp_path):
 # ---------------------------------------------------------------- formats
 
 
-def test_images_are_real_jpeg_and_png_files_whose_size_matches_the_annotation(
-        dataset, annotations):
+def test_images_are_real_jpeg_and_png_files_whose_size_matches_the_annotation(dataset, annotations):
     _, summary = dataset
     formats = {"JPEG": 0, "PNG": 0}
     for image_id, annotation in annotations.items():
@@ -168,13 +172,17 @@ def test_images_are_real_jpeg_and_png_files_whose_size_matches_the_annotation(
             formats[image.format] += 1
             assert image.size == (annotation["width"], annotation["height"])
             assert image.mode == "RGB" and annotation["depth"] == 3
-            assert sample_data.MIN_SIDE <= min(image.size) <= max(image.size) <= \
-                sample_data.MAX_SIDE
+            assert (
+                sample_data.MIN_SIDE <= min(image.size) <= max(image.size) <= sample_data.MAX_SIDE
+            )
         assert os.path.basename(path).startswith(image_id)
     assert formats["PNG"] == summary.png_images == 30
     assert formats["JPEG"] == NUM_IMAGES - 30
-    jpeg_sizes = [os.path.getsize(_image_path(summary, a)) for a in annotations.values()
-                  if a["filename"].endswith(".jpg")]
+    jpeg_sizes = [
+        os.path.getsize(_image_path(summary, a))
+        for a in annotations.values()
+        if a["filename"].endswith(".jpg")
+    ]
     assert 4_000 < sum(jpeg_sizes) / len(jpeg_sizes) < 25_000
 
 
@@ -196,14 +204,19 @@ def test_annotation_tool_quirks_are_all_present(annotations):
     assert files_with(r"<occluded>[01]</occluded>") > 20
     assert files_with(r"<attributes>") > 20
     assert files_with(r"<\?xml ") > 20 and files_with(r"^<annotation>") > 20
-    first_children = {a["object_elements"][0][0].tag for a in annotations.values()
-                      if a["object_elements"]}
+    first_children = {
+        a["object_elements"][0][0].tag for a in annotations.values() if a["object_elements"]
+    }
     assert {"name", "bndbox"} <= first_children
-    coordinate_orders = {tuple(child.tag for child in obj.find("bndbox"))
-                         for a in annotations.values() for obj in a["object_elements"]}
+    coordinate_orders = {
+        tuple(child.tag for child in obj.find("bndbox"))
+        for a in annotations.values()
+        for obj in a["object_elements"]
+    }
     assert len(coordinate_orders) >= 2
-    assert any(obj.find("difficult") is None
-               for a in annotations.values() for obj in a["object_elements"])
+    assert any(
+        obj.find("difficult") is None for a in annotations.values() for obj in a["object_elements"]
+    )
 
 
 def test_empty_images_difficult_and_truncated_objects_are_present(dataset, annotations):
@@ -217,8 +230,7 @@ def test_empty_images_difficult_and_truncated_objects_are_present(dataset, annot
     assert max(len(a["objects"]) for a in annotations.values()) >= 5
 
 
-def test_boxes_are_valid_do_not_overlap_and_only_truncated_ones_touch_the_border(
-        annotations):
+def test_boxes_are_valid_do_not_overlap_and_only_truncated_ones_touch_the_border(annotations):
     for annotation in annotations.values():
         width, height = annotation["width"], annotation["height"]
         boxes = [o["box"] for o in annotation["objects"]]
@@ -228,7 +240,7 @@ def test_boxes_are_valid_do_not_overlap_and_only_truncated_ones_touch_the_border
             touches = xmin == 1 or ymin == 1 or xmax == width or ymax == height
             assert touches == bool(obj["truncated"]), (annotation["filename"], obj)
         for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
+            for b in boxes[i + 1 :]:
                 assert a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
 
 
@@ -240,20 +252,26 @@ def _box_fits_drawing(pixels, box, colour):
     # A window one pixel larger than the box on each side (where the image
     # allows); x0..x1, y0..y1 are the box's 0-based inclusive pixels in it.
     left, top = max(xmin - 2, 0), max(ymin - 2, 0)
-    window = pixels[top:min(ymax + 1, height), left:min(xmax + 1, width)]
-    near = np.linalg.norm(window - np.array(colour, dtype=np.float32), axis=2) < \
-        COLOUR_TOLERANCE
+    window = pixels[top : min(ymax + 1, height), left : min(xmax + 1, width)]
+    near = np.linalg.norm(window - np.array(colour, dtype=np.float32), axis=2) < COLOUR_TOLERANCE
     x0, y0, x1, y1 = xmin - 1 - left, ymin - 1 - top, xmax - 1 - left, ymax - 1 - top
-    if near[y0:y1 + 1, x0:x1 + 1].mean() <= 0.99:
+    if near[y0 : y1 + 1, x0 : x1 + 1].mean() <= 0.99:
         return False
-    edges = (near[y0, x0:x1 + 1], near[y1, x0:x1 + 1], near[y0:y1 + 1, x0],
-             near[y0:y1 + 1, x1])
-    outside = (near[y0 - 1, x0:x1 + 1] if y0 >= 1 else None,
-               near[y1 + 1, x0:x1 + 1] if y1 + 1 < near.shape[0] else None,
-               near[y0:y1 + 1, x0 - 1] if x0 >= 1 else None,
-               near[y0:y1 + 1, x1 + 1] if x1 + 1 < near.shape[1] else None)
-    return (all(edge.mean() > 0.95 for edge in edges)
-            and all(ring.mean() < 0.05 for ring in outside if ring is not None))
+    edges = (
+        near[y0, x0 : x1 + 1],
+        near[y1, x0 : x1 + 1],
+        near[y0 : y1 + 1, x0],
+        near[y0 : y1 + 1, x1],
+    )
+    outside = (
+        near[y0 - 1, x0 : x1 + 1] if y0 >= 1 else None,
+        near[y1 + 1, x0 : x1 + 1] if y1 + 1 < near.shape[0] else None,
+        near[y0 : y1 + 1, x0 - 1] if x0 >= 1 else None,
+        near[y0 : y1 + 1, x1 + 1] if x1 + 1 < near.shape[1] else None,
+    )
+    return all(edge.mean() > 0.95 for edge in edges) and all(
+        ring.mean() < 0.05 for ring in outside if ring is not None
+    )
 
 
 def test_every_box_lies_on_its_drawn_object(dataset, annotations):
@@ -269,8 +287,10 @@ def test_every_box_lies_on_its_drawn_object(dataset, annotations):
             # The check is sharp: the same box one pixel off does not fit.
             xmin, ymin, xmax, ymax = obj["box"]
             if not obj["truncated"]:
-                shifted = [(xmin + dx, ymin + dy, xmax + dx, ymax + dy)
-                           for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+                shifted = [
+                    (xmin + dx, ymin + dy, xmax + dx, ymax + dy)
+                    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
+                ]
                 assert not any(_box_fits_drawing(pixels, box, colour) for box in shifted)
                 shifted_boxes_rejected += 1
     assert checked == summary.num_objects
@@ -321,8 +341,7 @@ def test_flat_layout_puts_annotations_beside_the_images(tmp_path):
 
 
 def test_cli_writes_the_same_dataset_as_the_library(tmp_path, capsys):
-    exit_code = cli.main(["sample-data", str(tmp_path / "cli"), "--images", "15",
-                          "--seed", "9"])
+    exit_code = cli.main(["sample-data", str(tmp_path / "cli"), "--images", "15", "--seed", "9"])
     printed = capsys.readouterr().out
     assert exit_code == 0
     summary = sample_data.write_dataset(tmp_path / "lib", num_images=15, seed=9)
@@ -332,26 +351,41 @@ def test_cli_writes_the_same_dataset_as_the_library(tmp_path, capsys):
 
 
 def test_cli_options_for_classes_and_layout(tmp_path, capsys):
-    assert cli.main(["sample-data", str(tmp_path), "--images", "30", "--classes", "25",
-                     "--layout", "flat"]) == 0
+    assert (
+        cli.main(
+            ["sample-data", str(tmp_path), "--images", "30", "--classes", "25", "--layout", "flat"]
+        )
+        == 0
+    )
     assert "in 25 classes" in capsys.readouterr().out
     assert len([n for n in os.listdir(tmp_path) if n.endswith(".xml")]) == 30
 
 
 def test_cli_rejects_bad_options_with_exit_code_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "odweights.app.cli", "sample-data", str(tmp_path),
-         "--images", "0"], capture_output=True, text=True, check=False)
+        [sys.executable, "-m", "odweights.app.cli", "sample-data", str(tmp_path), "--images", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == errors.EXIT_INVALID_OPTIONS
     assert "number of images must be an integer from 1" in result.stderr
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("options", [
-    {"num_images": 0}, {"num_images": -3}, {"num_images": True},
-    {"num_images": 2.5}, {"num_classes": 7}, {"num_classes": 61},
-    {"layout": "coco"}, {"seed": "1"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_images": 0},
+        {"num_images": -3},
+        {"num_images": True},
+        {"num_images": 2.5},
+        {"num_classes": 7},
+        {"num_classes": 61},
+        {"layout": "coco"},
+        {"seed": "1"},
+    ],
+)
 def test_invalid_options_raise_a_clear_error(tmp_path, options):
     with pytest.raises(errors.InvalidOptionsError, match="must be"):
         sample_data.write_dataset(tmp_path, **options)

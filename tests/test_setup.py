@@ -24,8 +24,9 @@ STACK = "tfx-1.16" if sys.version_info[:2] == (3, 10) else "tfx-1.21"
 
 
 def _run(script, *args, env):
-    return subprocess.run([str(script), *args], env=env, capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        [str(script), *args], env=env, capture_output=True, text=True, check=False
+    )
 
 
 def _find_python(env, *args):
@@ -69,8 +70,11 @@ def test_no_interpreter_found_names_what_to_install(tmp_path):
 
 
 def _pick(*args, glibc, path=None):
-    env = {"PATH": path or os.environ["PATH"], "GLIBC_VERSION": glibc,
-           "HOME": os.environ.get("HOME", "/root")}
+    env = {
+        "PATH": path or os.environ["PATH"],
+        "GLIBC_VERSION": glibc,
+        "HOME": os.environ.get("HOME", "/root"),
+    }
     return _run(PICK_STACK, *args, env=env)
 
 
@@ -123,20 +127,25 @@ def test_tfx_121_is_refused_where_glibc_is_too_old_and_unknown_stacks_are_refuse
 
 
 def test_make_says_which_stack_and_why_and_refuses_an_unknown_one():
-    result = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert f"odweights: stack {STACK} (" in result.stderr
-    result = subprocess.run(["make", "-n", "test", "STACK=tfx-0"], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["make", "-n", "test", "STACK=tfx-0"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode != 0
     assert "unknown STACK 'tfx-0'" in result.stderr
 
 
 def test_both_lock_files_pin_every_line_and_pip():
     for lock_name in LOCKS.values():
-        lines = [line.strip() for line in (ROOT / lock_name).read_text().splitlines()
-                 if line.strip() and not line.lstrip().startswith("#")]
+        lines = [
+            line.strip()
+            for line in (ROOT / lock_name).read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
         assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==\S+", line) for line in lines)
         pins = _pins(lock_name)
         assert "pip" in pins and "tfx" in pins
@@ -145,8 +154,11 @@ def test_both_lock_files_pin_every_line_and_pip():
 def test_every_installed_distribution_is_pinned_in_the_lock_file():
     lock = _pins(LOCKS[STACK])
     # `make test` adds the OD API's test dependencies on the tfx-1.16 stack only.
-    overlay = _pins("requirements-odapi.lock") if (
-        STACK == "tfx-1.16" and (ROOT / "requirements-odapi.lock").exists()) else {}
+    overlay = (
+        _pins("requirements-odapi.lock")
+        if (STACK == "tfx-1.16" and (ROOT / "requirements-odapi.lock").exists())
+        else {}
+    )
     # Only what is installed in the venv's site-packages: setuptools' vendored
     # copies (put on sys.path by pkg_resources) are not installations.
     site_packages = sysconfig.get_paths()["purelib"]
@@ -155,8 +167,11 @@ def test_every_installed_distribution_is_pinned_in_the_lock_file():
         for dist in importlib.metadata.distributions(path=[site_packages])
     }
     installed.pop("odweights")
-    unpinned = {name: version for name, version in installed.items()
-                if {**lock, **overlay}.get(name) != version}
+    unpinned = {
+        name: version
+        for name, version in installed.items()
+        if {**lock, **overlay}.get(name) != version
+    }
     assert unpinned == {}
     assert {name: installed.get(name) for name in lock} == lock
 
@@ -175,8 +190,12 @@ def test_the_installed_stack_is_the_one_its_lock_and_docs_name():
     assert tf.__version__ == lock["tensorflow"]
     platforms = (ROOT / "docs" / "platforms.md").read_text()
     row = next(line for line in platforms.splitlines() if line.startswith(f"| {STACK} "))
-    for version in (tfx.__version__, apache_beam.__version__, google.protobuf.__version__,
-                    tf.__version__):
+    for version in (
+        tfx.__version__,
+        apache_beam.__version__,
+        google.protobuf.__version__,
+        tf.__version__,
+    ):
         assert f" {version} " in row, (version, row)
 
 

@@ -43,15 +43,22 @@ def test_beam_writes_records_that_tensorflow_reads_and_checks(tmp_path):
     assert use_hardware_crc32c()
     records = [os.urandom(size) for size in (0, 3, 20_000, 70_000)]
     with beam.Pipeline() as pipeline:
-        _ = (pipeline | beam.Create(records)
-             | beam.io.WriteToTFRecord(str(tmp_path / "data"), num_shards=1))
+        _ = (
+            pipeline
+            | beam.Create(records)
+            | beam.io.WriteToTFRecord(str(tmp_path / "data"), num_shards=1)
+        )
     paths = tf.io.gfile.glob(str(tmp_path / "data-*"))
     read = list(tf.data.TFRecordDataset(paths).as_numpy_iterator())
     assert sorted(read) == sorted(records)
     with beam.Pipeline() as pipeline:
-        _ = (pipeline | beam.io.ReadFromTFRecord(paths[0])
-             | beam.combiners.ToList()
-             | beam.Map(lambda got: sorted(got) == sorted(records)) | beam.Map(_assert_true))
+        _ = (
+            pipeline
+            | beam.io.ReadFromTFRecord(paths[0])
+            | beam.combiners.ToList()
+            | beam.Map(lambda got: sorted(got) == sorted(records))
+            | beam.Map(_assert_true)
+        )
 
 
 def _assert_true(value):

@@ -28,17 +28,23 @@ def _weight_ticks(largest: float) -> list[float]:
     return [step * i for i in range(math.ceil(largest / step - 1e-9) + 1)]
 
 
-def _label_position(x: float, y: float, width: float,
-                    placed: list[tuple[float, float, float, float]]) -> tuple[float, float, str]:
+def _label_position(
+    x: float, y: float, width: float, placed: list[tuple[float, float, float, float]]
+) -> tuple[float, float, str]:
     """Where a point's name goes: above right, below right, above left or below left,
     whichever overlaps no name placed before (else above right)."""
-    candidates = [(x + 6, y - 5, "start"), (x + 6, y + 14, "start"),
-                  (x - 6, y - 5, "end"), (x - 6, y + 14, "end")]
+    candidates = [
+        (x + 6, y - 5, "start"),
+        (x + 6, y + 14, "start"),
+        (x - 6, y - 5, "end"),
+        (x - 6, y + 14, "end"),
+    ]
     for tx, ty, anchor in candidates:
         left = tx if anchor == "start" else tx - width
         box = (left, ty - 10, left + width, ty + 2)
-        if not any(box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3]
-                   for p in placed):
+        if not any(
+            box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3] for p in placed
+        ):
             placed.append(box)
             return tx, ty, anchor
     return candidates[0]
@@ -58,39 +64,56 @@ def counts_against_weights(points: Sequence[tuple[str, int, float]], title: str)
     def y_of(weight: float) -> float:
         return _TOP + plot_height * (1.0 - weight / weight_max)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-             'class="chart">',
-             f"<title>{escape(title)}</title>",
-             f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_width}" height="{plot_height}" '
-             'fill="#fafafa" stroke="#bbb"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
+        'class="chart">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_width}" height="{plot_height}" '
+        'fill="#fafafa" stroke="#bbb"/>',
+    ]
     for decade in range(decades + 1):
-        x = x_of(10 ** decade)
-        parts.append(f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_height}" '
-                     'stroke="#ddd"/>')
-        parts.append(f'<text x="{x:.1f}" y="{_TOP + plot_height + 14}" text-anchor="middle" '
-                     f'font-size="11">{10 ** decade:,}</text>')
+        x = x_of(10**decade)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_height}" stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{_TOP + plot_height + 14}" text-anchor="middle" '
+            f'font-size="11">{10**decade:,}</text>'
+        )
     for weight in ticks:
         y = y_of(weight)
-        parts.append(f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_width}" y2="{y:.1f}" '
-                     'stroke="#ddd"/>')
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                     f'font-size="11">{weight:g}</text>')
-    parts.append(f'<text x="{_LEFT + plot_width / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
-                 'font-size="12">objects of the class (log scale)</text>')
-    parts.append(f'<text x="14" y="{_TOP + plot_height / 2:.1f}" text-anchor="middle" '
-                 f'font-size="12" transform="rotate(-90 14 {_TOP + plot_height / 2:.1f})">'
-                 'final weight</text>')
+        parts.append(
+            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_width}" y2="{y:.1f}" '
+            'stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'font-size="11">{weight:g}</text>'
+        )
+    parts.append(
+        f'<text x="{_LEFT + plot_width / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
+        'font-size="12">objects of the class (log scale)</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{_TOP + plot_height / 2:.1f}" text-anchor="middle" '
+        f'font-size="12" transform="rotate(-90 14 {_TOP + plot_height / 2:.1f})">'
+        "final weight</text>"
+    )
     labelled = len(points) <= _MAX_LABELLED
     placed: list[tuple[float, float, float, float]] = []
     for name, count, weight in points:
         x, y = x_of(count), y_of(weight)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d6604d">'
-                     f"<title>{escape(name)}: {count} objects, weight {weight:.4g}</title>"
-                     "</circle>")
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d6604d">'
+            f"<title>{escape(name)}: {count} objects, weight {weight:.4g}</title>"
+            "</circle>"
+        )
         if labelled:
             tx, ty, anchor = _label_position(x, y, 6.5 * len(name), placed)
-            parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" '
-                         f'font-size="11">{escape(name)}</text>')
+            parts.append(
+                f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" '
+                f'font-size="11">{escape(name)}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -43,17 +43,20 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="n">{_number(value)}</td>' if isinstance(value, (int, float))
-            and not isinstance(value, bool) else f"<td>{escape(_text(value))}</td>"
-            for value in row)
+            f'<td class="n">{_number(value)}</td>'
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else f"<td>{escape(_text(value))}</td>"
+            for value in row
+        )
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def key_values(rows: Iterable[tuple[str, object]]) -> str:
     """A two-column table of names and values, without a header."""
-    body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(_text(value))}</td></tr>"
-                   for name, value in rows)
+    body = "".join(
+        f"<tr><th>{escape(name)}</th><td>{escape(_text(value))}</td></tr>" for name, value in rows
+    )
     return f"<table><tbody>{body}</tbody></table>"
 
 
@@ -75,19 +78,24 @@ def figures(shown: Sequence[Shown]) -> str:
     items = []
     for item in shown:
         if item.thumbnail is not None:
-            picture = (f'<img src="{item.thumbnail.data_uri}" width="{item.thumbnail.width}" '
-                       f'height="{item.thumbnail.height}" alt="{escape(item.title)}">')
+            picture = (
+                f'<img src="{item.thumbnail.data_uri}" width="{item.thumbnail.width}" '
+                f'height="{item.thumbnail.height}" alt="{escape(item.title)}">'
+            )
         else:
             picture = '<div class="missing">no image to show</div>'
         caption = "".join(f"<span>{escape(line)}</span><br>" for line in item.lines)
-        items.append(f"<figure>{picture}<figcaption><b>{escape(item.title)}</b>{caption}"
-                     "</figcaption></figure>")
+        items.append(
+            f"<figure>{picture}<figcaption><b>{escape(item.title)}</b>{caption}"
+            "</figcaption></figure>"
+        )
     return f'<div class="grid">{"".join(items)}</div>'
 
 
 def legend(entries: Sequence[tuple[tuple[int, int, int], str]]) -> str:
-    spans = "".join(f'<span style="background:rgb{colour}"></span>{escape(text)}'
-                    for colour, text in entries)
+    spans = "".join(
+        f'<span style="background:rgb{colour}"></span>{escape(text)}' for colour, text in entries
+    )
     return f'<p class="legend">{spans}</p>'
 
 
@@ -97,12 +105,13 @@ def section(section_id: str, title: str, parts: list[str]) -> str:
 
 def document(title: str, subtitle: str, sections: Sequence[tuple[str, str, list[str]]]) -> str:
     """The whole page: header, a table of contents and the sections (id, title, parts)."""
-    nav = "".join(f'<a href="#{section_id}">{escape(name)}</a>'
-                  for section_id, name, _ in sections)
+    nav = "".join(f'<a href="#{section_id}">{escape(name)}</a>' for section_id, name, _ in sections)
     body = "".join(section(*entry) for entry in sections)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
-            f"<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></header>"
-            f"<nav>{nav}</nav>{body}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></header>"
+        f"<nav>{nav}</nav>{body}</body></html>\n"
+    )

@@ -69,22 +69,27 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
     A plain reader: eager tf.data costs ~1.7 ms a record, this ~10 µs, and TF's
     own iterator is deprecated (it warns on the console of `odweights report`).
     """
-    corrupt = OdWeightsError(f"{path} is truncated or corrupt (a TFRecord checksum does not "
-                             "match): run `odweights run` again to write the export anew")
+    corrupt = OdWeightsError(
+        f"{path} is truncated or corrupt (a TFRecord checksum does not "
+        "match): run `odweights run` again to write the export anew"
+    )
     with open_for_reading(path) as file:
         while True:
             header = file.read(_LENGTH.size + _CRC.size)
             if not header:
                 return
-            if (len(header) != _LENGTH.size + _CRC.size
-                    or _CRC.unpack_from(header, _LENGTH.size)[0]
-                    != _masked_crc(header[:_LENGTH.size])):
+            if len(header) != _LENGTH.size + _CRC.size or _CRC.unpack_from(header, _LENGTH.size)[
+                0
+            ] != _masked_crc(header[: _LENGTH.size]):
                 raise corrupt
             length = _LENGTH.unpack_from(header)[0]
             data = file.read(length)
             footer = file.read(_CRC.size)
-            if (len(data) != length or len(footer) != _CRC.size
-                    or _CRC.unpack(footer)[0] != _masked_crc(data)):
+            if (
+                len(data) != length
+                or len(footer) != _CRC.size
+                or _CRC.unpack(footer)[0] != _masked_crc(data)
+            ):
                 raise corrupt
             yield data
 
@@ -92,6 +97,7 @@ def read_tfrecords(path: str) -> Iterator[bytes]:
 def _features(serialized: bytes):
     """The feature map of a serialized tf.Example."""
     import tensorflow as tf
+
     return tf.train.Example.FromString(serialized).features.feature
 
 
@@ -122,19 +128,26 @@ class _Example:
         self.width = _first(feature, features.WIDTH, 0)
         self.height = _first(feature, features.HEIGHT, 0)
         # Lists of unequal length (not an export of odweights) are drawn as far as they agree.
-        self.boxes = list(zip(_values(feature, features.BBOX_XMIN),
-                              _values(feature, features.BBOX_YMIN),
-                              _values(feature, features.BBOX_XMAX),
-                              _values(feature, features.BBOX_YMAX), strict=False))
-        self.classes = [name.decode("utf-8", "replace")
-                        for name in _values(feature, features.CLASS_TEXT)]
+        self.boxes = list(
+            zip(
+                _values(feature, features.BBOX_XMIN),
+                _values(feature, features.BBOX_YMIN),
+                _values(feature, features.BBOX_XMAX),
+                _values(feature, features.BBOX_YMAX),
+                strict=False,
+            )
+        )
+        self.classes = [
+            name.decode("utf-8", "replace") for name in _values(feature, features.CLASS_TEXT)
+        ]
         self.weights = list(_values(feature, features.WEIGHT))
 
 
 def _boxes_with_weights(example: _Example) -> list[thumbnails.Box]:
-    return [thumbnails.Box(*box, label=f"{name} {weight:.3g}", colour=thumbnails.KEPT)
-            for box, name, weight in zip(example.boxes, example.classes, example.weights,
-                                         strict=False)]
+    return [
+        thumbnails.Box(*box, label=f"{name} {weight:.3g}", colour=thumbnails.KEPT)
+        for box, name, weight in zip(example.boxes, example.classes, example.weights, strict=False)
+    ]
 
 
 def counted(count: int, noun: str) -> str:
@@ -144,14 +157,16 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}es" if noun.endswith(("s", "x")) else f"{count:,} {noun}s"
 
 
-def _shown(example: _Example, boxes: Sequence[thumbnails.Box], lines: list[str],
-           budget: thumbnails.Budget) -> Shown:
+def _shown(
+    example: _Example, boxes: Sequence[thumbnails.Box], lines: list[str], budget: thumbnails.Budget
+) -> Shown:
     decoded = thumbnails.decode(example.encoded)
     if decoded is None:
         return Shown(None, example.source_id, lines + ["the image cannot be decoded"])
     thumbnail = budget.render(decoded.image, boxes)
-    return Shown(thumbnail, example.source_id,
-                 lines + ([] if thumbnail else [thumbnails.OVER_BUDGET]))
+    return Shown(
+        thumbnail, example.source_id, lines + ([] if thumbnail else [thumbnails.OVER_BUDGET])
+    )
 
 
 def _is_reencoded(example: _Example) -> bool:
@@ -170,8 +185,9 @@ def clipped_boxes(example: _Example, annotation) -> list[thumbnails.Box]:
     width, height = example.width, example.height  # the ingest normalises by the image's size
     if annotation is None or not width or not height:
         return []
-    exported = set((round(b[0], 5), round(b[1], 5), round(b[2], 5), round(b[3], 5))
-                   for b in example.boxes)
+    exported = set(
+        (round(b[0], 5), round(b[1], 5), round(b[2], 5), round(b[3], 5)) for b in example.boxes
+    )
     drawn = []
     for obj in annotation.objects:
         try:
@@ -184,25 +200,34 @@ def clipped_boxes(example: _Example, annotation) -> list[thumbnails.Box]:
         after = tuple(min(1.0, max(0.0, value)) for value in raw)
         if tuple(round(v, 5) for v in after) not in exported:
             continue
-        drawn.append(thumbnails.Box(*raw, label=f"{obj.name} before",
-                                    colour=thumbnails.BEFORE_CLIPPING))
+        drawn.append(
+            thumbnails.Box(*raw, label=f"{obj.name} before", colour=thumbnails.BEFORE_CLIPPING)
+        )
         drawn.append(thumbnails.Box(*after, label="", colour=thumbnails.AFTER_CLIPPING))
     return drawn
 
 
-def scan_split(export_dir: str, split: str, num_shards: int,
-               find_annotation: Callable[[str], object] | None,
-               totals: Mapping[str, Any], budget: thumbnails.Budget) -> SplitRecords:
+def scan_split(
+    export_dir: str,
+    split: str,
+    num_shards: int,
+    find_annotation: Callable[[str], object] | None,
+    totals: Mapping[str, Any],
+    budget: thumbnails.Budget,
+) -> SplitRecords:
     """Streams the split's record files once. The checks for clipped boxes and
     re-encoded images run only when the ingest `totals` count some;
     `find_annotation(source_id)` gives the XML (or None) of a clipped candidate."""
     import tensorflow as tf
+
     check_clipped = find_annotation is not None and int(totals.get("boxes_clipped") or 0) > 0
     reencoded = int(totals.get("reencoded_to_png") or 0) > 0
     result = SplitRecords(split)
     lookups = 0
-    paths = [os.path.join(export_dir, shard_file_name(split, shard, num_shards))
-             for shard in range(num_shards)]
+    paths = [
+        os.path.join(export_dir, shard_file_name(split, shard, num_shards))
+        for shard in range(num_shards)
+    ]
     paths = [path for path in paths if tf.io.gfile.exists(path)]  # a deleted shard: not shown
     for serialized in (record for path in paths for record in read_tfrecords(path)):
         feature = _features(serialized)
@@ -213,24 +238,47 @@ def scan_split(export_dir: str, split: str, num_shards: int,
         result.difficult += sum(_values(feature, features.DIFFICULT))
         result.truncated += sum(_values(feature, features.TRUNCATED))
         result.without_objects += int(not num_boxes)
-        wanted = (len(result.sample) < SAMPLE_SIZE
-                  or (reencoded and len(result.reencoded) < MAX_FLAGGED)
-                  or (check_clipped and len(result.clipped) < MAX_FLAGGED
-                      and lookups < MAX_CLIP_LOOKUPS))
+        wanted = (
+            len(result.sample) < SAMPLE_SIZE
+            or (reencoded and len(result.reencoded) < MAX_FLAGGED)
+            or (check_clipped and len(result.clipped) < MAX_FLAGGED and lookups < MAX_CLIP_LOOKUPS)
+        )
         if not wanted:
             continue
         example = _Example(feature)
         if len(result.sample) < SAMPLE_SIZE:
-            result.sample.append(_shown(example, _boxes_with_weights(example), [
-                example.filename, counted(num_boxes, "box")], budget))
+            result.sample.append(
+                _shown(
+                    example,
+                    _boxes_with_weights(example),
+                    [example.filename, counted(num_boxes, "box")],
+                    budget,
+                )
+            )
         if reencoded and len(result.reencoded) < MAX_FLAGGED and _is_reencoded(example):
-            result.reencoded.append(_shown(example, _boxes_with_weights(example), [
-                f"{example.filename} written as {example.format.upper()}"], budget))
-        if (check_clipped and len(result.clipped) < MAX_FLAGGED
-                and lookups < MAX_CLIP_LOOKUPS and _on_border(example)):
+            result.reencoded.append(
+                _shown(
+                    example,
+                    _boxes_with_weights(example),
+                    [f"{example.filename} written as {example.format.upper()}"],
+                    budget,
+                )
+            )
+        if (
+            check_clipped
+            and len(result.clipped) < MAX_FLAGGED
+            and lookups < MAX_CLIP_LOOKUPS
+            and _on_border(example)
+        ):
             lookups += 1
             drawn = clipped_boxes(example, find_annotation(example.source_id))
             if drawn:
-                result.clipped.append(_shown(example, drawn, [
-                    f"{example.filename}: {counted(len(drawn) // 2, 'box')} clipped"], budget))
+                result.clipped.append(
+                    _shown(
+                        example,
+                        drawn,
+                        [f"{example.filename}: {counted(len(drawn) // 2, 'box')} clipped"],
+                        budget,
+                    )
+                )
     return result

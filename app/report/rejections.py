@@ -28,7 +28,7 @@ class RejectedImage:
     split: str
     image_id: str
     file: str
-    image_reasons: list[tuple[str, str]]        # (reason, detail) of whole-image records
+    image_reasons: list[tuple[str, str]]  # (reason, detail) of whole-image records
     object_reasons: dict[int, tuple[str, str]]  # object index -> (reason, detail)
 
 
@@ -51,7 +51,8 @@ def collect(records: Iterable[dict]) -> Rejections:
     counts: dict[str, int] = {}
     examples: dict[str, list[tuple[dict, RejectedImage]]] = {}
     for (split, image_id, file), group in itertools.groupby(
-            records, key=lambda r: (r.get("split"), r.get("image_id"), r.get("file"))):
+        records, key=lambda r: (r.get("split"), r.get("image_id"), r.get("file"))
+    ):
         image = RejectedImage(split or "", image_id or "", file or "", [], {})
         for record in group:
             reason = record.get("reason", "")
@@ -89,14 +90,15 @@ def _boxes(image: RejectedImage, annotation, width: int, height: int) -> list[th
     return boxes
 
 
-def show(record: dict, image: RejectedImage, input_base: str,
-         budget: thumbnails.Budget) -> Shown:
+def show(record: dict, image: RejectedImage, input_base: str, budget: thumbnails.Budget) -> Shown:
     """The example of one rejection: the image with every box drawn, or why there is none."""
     index = record.get("object_index")
-    lines = [image.file or "(no file)",
-             f"{record.get('reason')}"
-             + ("" if index is None else f" (object {index})")
-             + f": {str(record.get('detail', ''))[:_MAX_DETAIL]}"]
+    lines = [
+        image.file or "(no file)",
+        f"{record.get('reason')}"
+        + ("" if index is None else f" (object {index})")
+        + f": {str(record.get('detail', ''))[:_MAX_DETAIL]}",
+    ]
     annotation, data, problem = sources.rejected_files(input_base, image.file)
     decoded = thumbnails.decode(data) if data is not None else None
     if decoded is None:

@@ -23,6 +23,7 @@ from odweights.fileio import read_bytes
 def read_optional(path: str) -> bytes | None:
     """The file's bytes, or None when it cannot be read."""
     import tensorflow as tf  # only for remote files, through odweights.fileio
+
     try:
         return read_bytes(path)
     except (OSError, tf.errors.OpError):
@@ -60,8 +61,7 @@ def annotation_of_source_id(input_base: str, source_id: str) -> Annotation | Non
     return None
 
 
-def rejected_files(input_base: str, xml_file: str) -> tuple[Annotation | None, bytes | None,
-                                                             str]:
+def rejected_files(input_base: str, xml_file: str) -> tuple[Annotation | None, bytes | None, str]:
     """(parsed XML or None, image bytes or None, what could not be read) of a rejection record."""
     annotation_path = posixpath.join(input_base.rstrip("/"), xml_file)
     data = read_optional(annotation_path)

@@ -100,12 +100,18 @@ def render(image: Image.Image, boxes: Sequence[Box]) -> Thumbnail:
             continue
         x0, x1 = sorted((box.xmin, box.xmax))
         y0, y1 = sorted((box.ymin, box.ymax))
-        corners = [origin[0] + x0 * inner[0], origin[1] + y0 * inner[1],
-                   origin[0] + x1 * inner[0], origin[1] + y1 * inner[1]]
+        corners = [
+            origin[0] + x0 * inner[0],
+            origin[1] + y0 * inner[1],
+            origin[0] + x1 * inner[0],
+            origin[1] + y1 * inner[1],
+        ]
         draw.rectangle(corners, outline=box.colour, width=2)
         if box.label:  # inside the canvas even when the box starts outside it
-            anchor = (min(max(corners[0], 0) + 2, width - 20), min(max(corners[1], 0) + 1,
-                                                                   height - 12))
+            anchor = (
+                min(max(corners[0], 0) + 2, width - 20),
+                min(max(corners[1], 0) + 1, height - 12),
+            )
             draw.rectangle(draw.textbbox(anchor, box.label, font=font), fill=box.colour)
             draw.text(anchor, box.label, fill=_LABEL_TEXT, font=font)
     buffer = io.BytesIO()

@@ -6,8 +6,6 @@ custom properties of the artifact in ML Metadata. What it writes: see
 executor.py; options are checked when the pipeline is built.
 """
 
-from typing import Optional
-
 from tfx import types
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
@@ -60,36 +58,43 @@ class OdExport(BaseBeamComponent):
     SPEC_CLASS = OdExportSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self,
-                 transformed_examples: types.BaseChannel,
-                 label_map: types.BaseChannel,
-                 class_weights: types.BaseChannel,
-                 report: types.BaseChannel,
-                 publish_dir: Optional[str] = None,
-                 num_shards: int = ExportOptions.num_shards,
-                 resample: str = ExportOptions.resample,
-                 rfs_rounding: str = ExportOptions.rfs_rounding,
-                 seed: int = ExportOptions.seed,
-                 keep_weights: bool = ExportOptions.keep_weights):
+    def __init__(
+        self,
+        transformed_examples: types.BaseChannel,
+        label_map: types.BaseChannel,
+        class_weights: types.BaseChannel,
+        report: types.BaseChannel,
+        publish_dir: str | None = None,
+        num_shards: int = ExportOptions.num_shards,
+        resample: str = ExportOptions.resample,
+        rfs_rounding: str = ExportOptions.rfs_rounding,
+        seed: int = ExportOptions.seed,
+        keep_weights: bool = ExportOptions.keep_weights,
+    ):
         """Args:
-          transformed_examples: WeightedTransform's transformed_examples.
-          label_map: the VOC ExampleGen's label_map (copied as label_map.pbtxt).
-          class_weights: WeightGen's class_weights (copied; repeat factors for rfs).
-          report: the VOC ExampleGen's report (rejected.jsonl, totals.json).
-          publish_dir: where the export is published (absolute path or URL such as
-            gs://...); None or "" = kept only in the artifact.
-          num_shards: shards per split; 0 = automatic, one per started 1,000
-            images of the split (the VOC ExampleGen's count in the report).
-          resample: "none", or "rfs" to repeat each image of the training split
-            (the split the weights were computed on) by its repeat factor.
-          rfs_rounding: "stochastic" (seeded per image) or "ceil".
-          seed: seed of the stochastic rounding.
-          keep_weights: with resample "rfs", keep the class weights on the boxes;
-            by default every box then weighs 1.0 (no double balancing).
+        transformed_examples: WeightedTransform's transformed_examples.
+        label_map: the VOC ExampleGen's label_map (copied as label_map.pbtxt).
+        class_weights: WeightGen's class_weights (copied; repeat factors for rfs).
+        report: the VOC ExampleGen's report (rejected.jsonl, totals.json).
+        publish_dir: where the export is published (absolute path or URL such as
+          gs://...); None or "" = kept only in the artifact.
+        num_shards: shards per split; 0 = automatic, one per started 1,000
+          images of the split (the VOC ExampleGen's count in the report).
+        resample: "none", or "rfs" to repeat each image of the training split
+          (the split the weights were computed on) by its repeat factor.
+        rfs_rounding: "stochastic" (seeded per image) or "ceil".
+        seed: seed of the stochastic rounding.
+        keep_weights: with resample "rfs", keep the class weights on the boxes;
+          by default every box then weighs 1.0 (no double balancing).
         """
-        options = ExportOptions(publish_dir=publish_dir or "", num_shards=num_shards,
-                                resample=resample, rfs_rounding=rfs_rounding, seed=seed,
-                                keep_weights=keep_weights)
+        options = ExportOptions(
+            publish_dir=publish_dir or "",
+            num_shards=num_shards,
+            resample=resample,
+            rfs_rounding=rfs_rounding,
+            seed=seed,
+            keep_weights=keep_weights,
+        )
         options.validate()
         spec = OdExportSpec(
             transformed_examples=transformed_examples,
@@ -102,5 +107,6 @@ class OdExport(BaseBeamComponent):
             rfs_rounding=options.rfs_rounding,
             seed=options.seed,
             keep_weights=int(options.keep_weights),
-            export=types.Channel(type=OdApiExport))
+            export=types.Channel(type=OdApiExport),
+        )
         super().__init__(spec=spec)

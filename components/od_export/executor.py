@@ -25,7 +25,8 @@ import json
 import operator
 import os
 import uuid
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
@@ -65,9 +66,17 @@ class _SpillRecords(beam.DoFn):
     in memory).
     """
 
-    def __init__(self, split: str, spill_dir: str, num_shards: int,
-                 class_repeat_factors: Mapping[str, float], resample: bool,
-                 rounding: str, seed: int, unit_weights: bool):
+    def __init__(
+        self,
+        split: str,
+        spill_dir: str,
+        num_shards: int,
+        class_repeat_factors: Mapping[str, float],
+        resample: bool,
+        rounding: str,
+        seed: int,
+        unit_weights: bool,
+    ):
         self._split = split
         self._spill_dir = spill_dir
         self._num_shards = num_shards
@@ -87,8 +96,9 @@ class _SpillRecords(beam.DoFn):
         record = parse_export_record(serialized, unit_weights=self._unit_weights)
         copies = 1
         if self._resample:
-            factor = resampling.image_repeat_factor(set(record.class_texts),
-                                                    self._class_repeat_factors)
+            factor = resampling.image_repeat_factor(
+                set(record.class_texts), self._class_repeat_factors
+            )
             copies = resampling.copies(factor, self._rounding, self._seed, record.source_id)
         for copy_index in range(copies):
             key = sharding.record_key(record.source_id, copy_index)
@@ -96,7 +106,8 @@ class _SpillRecords(beam.DoFn):
             self._buffer.append((sharding.shard_of(key, self._num_shards), spilled))
             self._buffered_bytes += len(spilled)
         yield beam.pvalue.TaggedOutput(
-            _FACTS, (self._split, (record.class_texts, record.weights, copies)))
+            _FACTS, (self._split, (record.class_texts, record.weights, copies))
+        )
         if self._buffered_bytes >= external_sort.BUFFER_BYTES:
             yield from self._spill()
 
@@ -110,10 +121,13 @@ class _SpillRecords(beam.DoFn):
         if not self._buffer:
             return []
         self._buffer.sort()
-        groups = ((shard, (spilled for _, spilled in records)) for shard, records
-                  in itertools.groupby(self._buffer, key=operator.itemgetter(0)))
+        groups = (
+            (shard, (spilled for _, spilled in records))
+            for shard, records in itertools.groupby(self._buffer, key=operator.itemgetter(0))
+        )
         segments = external_sort.write_run(
-            os.path.join(self._spill_dir, f"{self._split}-{uuid.uuid4().hex}"), groups)
+            os.path.join(self._spill_dir, f"{self._split}-{uuid.uuid4().hex}"), groups
+        )
         self._buffer, self._buffered_bytes = [], 0
         return [((self._split, shard), segment) for shard, segment in segments]
 
@@ -139,31 +153,48 @@ class _SplitTotalsFn(beam.CombineFn):
         return totals
 
 
-def _write_shard(shard_spills, directory: str, num_shards: Mapping[str, int], spill_dir: str,
-                 sort_bytes: Optional[int] = None, fan_in: Optional[int] = None) -> None:
+def _write_shard(
+    shard_spills,
+    directory: str,
+    num_shards: Mapping[str, int],
+    spill_dir: str,
+    sort_bytes: int | None = None,
+    fan_in: int | None = None,
+) -> None:
     """Writes one shard file from its spill segments, its records sorted by their bytes
     (sort_bytes, fan_in: see external_sort.sorted_records)."""
     (split, shard), segments = shard_spills
     records = external_sort.sorted_records(
-        [segment for segment in segments if segment is not None], spill_dir,
-        sort_bytes=sort_bytes, fan_in=fan_in)
+        [segment for segment in segments if segment is not None],
+        spill_dir,
+        sort_bytes=sort_bytes,
+        fan_in=fan_in,
+    )
     path = os.path.join(directory, sharding.shard_file_name(split, shard, num_shards[split]))
     with tf.io.TFRecordWriter(path) as writer:  # no compression: the OD API reads these
         for record in records:
             writer.write(sharding.spilled_example(record))
 
 
-def _write_facts(split_totals, facts_dir: str, class_names: List[str]) -> None:
+def _write_facts(split_totals, facts_dir: str, class_names: list[str]) -> None:
     split, totals = split_totals
     with tf.io.gfile.GFile(os.path.join(facts_dir, f"{split}.json"), "w") as file:
         file.write(json.dumps(totals.to_json(class_names), sort_keys=True))
 
 
 @beam.ptransform_fn
-def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mapping[str, int],
-                  output_dir: str, spill_dir: str, facts_dir: str, class_names: List[str],
-                  class_repeat_factors: Mapping[str, float], resampled_split: str,
-                  options: ExportOptions):
+def _ExportSplits(
+    pipeline,
+    input_patterns: Mapping[str, str],
+    num_shards: Mapping[str, int],
+    output_dir: str,
+    spill_dir: str,
+    facts_dir: str,
+    class_names: list[str],
+    class_repeat_factors: Mapping[str, float],
+    resampled_split: str,
+    options: ExportOptions,
+):
     """Writes every split's shards, and each split's totals into facts_dir.
 
     Each split has its own read -> spill chain: a Flatten of the records would
@@ -176,24 +207,38 @@ def _ExportSplits(pipeline, input_patterns: Mapping[str, str], num_shards: Mappi
         spilled = (
             pipeline
             | f"Read[{split}]" >> beam.io.ReadFromTFRecord(input_patterns[split])
-            | f"Spill[{split}]" >> beam.ParDo(_SpillRecords(
-                split, spill_dir, num_shards[split], class_repeat_factors,
-                split == resampled_split, options.rfs_rounding, options.seed,
-                not options.writes_class_weights)
-            ).with_outputs(_FACTS, main="spills"))
+            | f"Spill[{split}]"
+            >> beam.ParDo(
+                _SpillRecords(
+                    split,
+                    spill_dir,
+                    num_shards[split],
+                    class_repeat_factors,
+                    split == resampled_split,
+                    options.rfs_rounding,
+                    options.seed,
+                    not options.writes_class_weights,
+                )
+            ).with_outputs(_FACTS, main="spills")
+        )
         spill_files.append(spilled.spills)
         facts.append(spilled[_FACTS])
     every_shard = pipeline | "EveryShard" >> beam.Create(
-        [((split, shard), None) for split in splits for shard in range(num_shards[split])])
-    _ = ((*spill_files, every_shard)
-         | "FlattenShards" >> beam.Flatten()
-         | "GroupByShard" >> beam.GroupByKey()
-         | "WriteShard" >> beam.Map(_write_shard, directory=output_dir, num_shards=num_shards,
-                                    spill_dir=spill_dir))
-    _ = ((*facts, pipeline | "NoFacts" >> beam.Create([(split, None) for split in splits]))
-         | "FlattenFacts" >> beam.Flatten()
-         | "Totals" >> beam.CombinePerKey(_SplitTotalsFn())
-         | "WriteFacts" >> beam.Map(_write_facts, facts_dir=facts_dir, class_names=class_names))
+        [((split, shard), None) for split in splits for shard in range(num_shards[split])]
+    )
+    _ = (
+        (*spill_files, every_shard)
+        | "FlattenShards" >> beam.Flatten()
+        | "GroupByShard" >> beam.GroupByKey()
+        | "WriteShard"
+        >> beam.Map(_write_shard, directory=output_dir, num_shards=num_shards, spill_dir=spill_dir)
+    )
+    _ = (
+        (*facts, pipeline | "NoFacts" >> beam.Create([(split, None) for split in splits]))
+        | "FlattenFacts" >> beam.Flatten()
+        | "Totals" >> beam.CombinePerKey(_SplitTotalsFn())
+        | "WriteFacts" >> beam.Map(_write_facts, facts_dir=facts_dir, class_names=class_names)
+    )
 
 
 def _read_bytes(path: str, what: str) -> bytes:
@@ -215,15 +260,19 @@ def _examples_in_split(ingest_totals: Mapping[str, Any], split: str) -> int:
         raise BadInputError(
             f"the IngestReport's {TOTALS_FILE} has no per_split.{split}.examples_out count, "
             "which the automatic shard count needs; give the number of shards instead "
-            "(num_shards / --shards N)") from None
+            "(num_shards / --shards N)"
+        ) from None
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Writes the OD API export into the artifact, publishes it, records it in MLMD."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         record_maker(output_dict)
         options = ExportOptions(
@@ -232,7 +281,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             resample=exec_properties["resample"],
             rfs_rounding=exec_properties["rfs_rounding"],
             seed=int(exec_properties["seed"]),
-            keep_weights=bool(exec_properties.get("keep_weights") or 0))
+            keep_weights=bool(exec_properties.get("keep_weights") or 0),
+        )
         options.validate()
 
         examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
@@ -241,21 +291,26 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         class_weights_uri = artifact_utils.get_single_uri(input_dict["class_weights"])
         weights_document = load_class_weights(class_weights_uri)
         class_names = [entry["name"] for entry in weights_document["classes"]]
-        repeat_factors = {entry["name"]: float(entry["repeat_factor"])
-                          for entry in weights_document["classes"]}
+        repeat_factors = {
+            entry["name"]: float(entry["repeat_factor"]) for entry in weights_document["classes"]
+        }
         training_split = weights_document.get("split") or "train"
         resample = options.resample == resampling.RFS
         if resample and training_split not in splits:
             raise BadInputError(
                 f"resample=rfs repeats the images of the split the weights were computed on, "
-                f"{training_split!r}, but the examples have only {', '.join(splits)}")
+                f"{training_split!r}, but the examples have only {', '.join(splits)}"
+            )
         report_uri = artifact_utils.get_single_uri(input_dict["report"])
-        ingest_totals = json.loads(_read_bytes(os.path.join(report_uri, TOTALS_FILE),
-                                               "IngestReport"))
+        ingest_totals = json.loads(
+            _read_bytes(os.path.join(report_uri, TOTALS_FILE), "IngestReport")
+        )
 
-        num_shards = {split: options.num_shards or sharding.automatic_num_shards(
-                          _examples_in_split(ingest_totals, split))
-                      for split in splits}
+        num_shards = {
+            split: options.num_shards
+            or sharding.automatic_num_shards(_examples_in_split(ingest_totals, split))
+            for split in splits
+        }
         work_dir = os.path.join(self._get_tmp_dir(), "od_export")
         spill_dir, facts_dir = os.path.join(work_dir, "spill"), os.path.join(work_dir, "facts")
         for directory in (spill_dir, facts_dir, export.uri):
@@ -264,8 +319,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             _ = pipeline | "ExportSplits" >> _ExportSplits(
                 input_patterns={
                     split: io_utils.all_files_pattern(
-                        artifact_utils.get_split_uri([examples], split))
-                    for split in splits},
+                        artifact_utils.get_split_uri([examples], split)
+                    )
+                    for split in splits
+                },
                 num_shards=num_shards,
                 output_dir=export.uri,
                 spill_dir=spill_dir,
@@ -273,10 +330,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 class_names=class_names,
                 class_repeat_factors=repeat_factors,
                 resampled_split=training_split if resample else None,
-                options=options)
+                options=options,
+            )
         split_totals = {
             split: json.loads(_read_bytes(os.path.join(facts_dir, f"{split}.json"), "export"))
-            for split in splits}
+            for split in splits
+        }
         tf.io.gfile.rmtree(work_dir)
 
         label_map_uri = artifact_utils.get_single_uri(input_dict["label_map"])
@@ -284,41 +343,63 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _write_bytes(os.path.join(export.uri, LABEL_MAP_FILE), label_map_bytes)  # as given
         # the OD API's num_classes: the largest id, not the number of items
         num_classes = max(parse_label_map(label_map_bytes.decode("utf-8")).values())
-        _write_bytes(os.path.join(export.uri, CLASS_WEIGHTS_FILE),
-                     _read_bytes(os.path.join(class_weights_uri, CLASS_WEIGHTS_FILE),
-                                 "ClassWeights"))
-        _write_bytes(os.path.join(export.uri, REJECTED_FILE),
-                     _read_bytes(os.path.join(report_uri, REJECTED_FILE), "IngestReport"))
+        _write_bytes(
+            os.path.join(export.uri, CLASS_WEIGHTS_FILE),
+            _read_bytes(os.path.join(class_weights_uri, CLASS_WEIGHTS_FILE), "ClassWeights"),
+        )
+        _write_bytes(
+            os.path.join(export.uri, REJECTED_FILE),
+            _read_bytes(os.path.join(report_uri, REJECTED_FILE), "IngestReport"),
+        )
         # What the boxes carry: the class weights, or 1.0 (rfs without keep_weights).
         box_weights = "class_weights" if options.writes_class_weights else "ones"
         document = summary.summary_document(
-            split_totals, num_shards, training_split,
-            resample={"mode": options.resample, "rounding": options.rfs_rounding,
-                      "seed": options.seed, "split": training_split if resample else None,
-                      "keep_weights": options.keep_weights},
-            weights={"method": weights_document.get("method"),
-                     "parameters": weights_document.get("parameters"),
-                     "split": weights_document.get("split"),
-                     "normalize": weights_document.get("normalize"),
-                     "mean_box_weight": weights_document.get("mean_box_weight"),
-                     "box_weights": box_weights},
-            ingest_totals=dict(ingest_totals, num_classes=num_classes))
-        _write_bytes(os.path.join(export.uri, SUMMARY_FILE),
-                     (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
-                      + "\n").encode("utf-8"))
-        _write_bytes(os.path.join(export.uri, INPUT_READER_FILE),
-                     input_reader_config(options.publish_dir or export.uri, num_shards,
-                                         training_split, num_classes, max_boxes={
-                                             split: split_totals[split]["max_boxes_per_image"]
-                                             for split in splits}).encode("utf-8"))
+            split_totals,
+            num_shards,
+            training_split,
+            resample={
+                "mode": options.resample,
+                "rounding": options.rfs_rounding,
+                "seed": options.seed,
+                "split": training_split if resample else None,
+                "keep_weights": options.keep_weights,
+            },
+            weights={
+                "method": weights_document.get("method"),
+                "parameters": weights_document.get("parameters"),
+                "split": weights_document.get("split"),
+                "normalize": weights_document.get("normalize"),
+                "mean_box_weight": weights_document.get("mean_box_weight"),
+                "box_weights": box_weights,
+            },
+            ingest_totals=dict(ingest_totals, num_classes=num_classes),
+        )
+        _write_bytes(
+            os.path.join(export.uri, SUMMARY_FILE),
+            (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode(
+                "utf-8"
+            ),
+        )
+        _write_bytes(
+            os.path.join(export.uri, INPUT_READER_FILE),
+            input_reader_config(
+                options.publish_dir or export.uri,
+                num_shards,
+                training_split,
+                num_classes,
+                max_boxes={split: split_totals[split]["max_boxes_per_image"] for split in splits},
+            ).encode("utf-8"),
+        )
 
         write_manifest(export.uri)
         file_hashes = files_sha256(export.uri)
         export.set_json_value_custom_property("file_sha256", file_hashes)
         export.set_json_value_custom_property(
-            "num_examples", {split: split_totals[split]["records"] for split in splits})
+            "num_examples", {split: split_totals[split]["records"] for split in splits}
+        )
         export.set_json_value_custom_property(
-            "num_images", {split: split_totals[split]["images"] for split in splits})
+            "num_images", {split: split_totals[split]["images"] for split in splits}
+        )
         export.set_json_value_custom_property("num_shards", num_shards)
         export.set_string_custom_property("split_names", json.dumps(sorted(splits)))
         export.set_string_custom_property("resample", options.resample)
@@ -330,7 +411,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if published != file_hashes:
                 raise OdWeightsError(
                     f"the copy in {options.publish_dir} differs from {export.uri} after "
-                    "publishing; check the destination's storage and run again")
+                    "publishing; check the destination's storage and run again"
+                )
             export.set_int_custom_property("pushed", 1)
             export.set_string_custom_property("pushed_destination", options.publish_dir)
         else:

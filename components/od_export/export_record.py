@@ -7,7 +7,7 @@ no image-level label key, no statistics-only key.
 """
 
 import math
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -17,16 +17,17 @@ from odweights.errors import BadInputError
 
 class ExportRecord(NamedTuple):
     source_id: str
-    class_texts: List[str]
-    weights: List[float]
+    class_texts: list[str]
+    weights: list[float]
     serialized: bytes
 
 
-def _fail(source_id: Optional[str], problem: str) -> None:
+def _fail(source_id: str | None, problem: str) -> None:
     raise BadInputError(
         f"transformed example {source_id or '(no image/source_id)'}: {problem}; the export "
         "takes WeightedTransform's transformed_examples, produced from the VOC ExampleGen's "
-        "examples")
+        "examples"
+    )
 
 
 def parse_export_record(serialized: bytes, unit_weights: bool = False) -> ExportRecord:
@@ -48,13 +49,15 @@ def parse_export_record(serialized: bytes, unit_weights: bool = False) -> Export
         _fail(source_id, f"features {', '.join(missing)} are missing")
     extra = sorted(set(feature) - set(features.EXPORT_KEYS))
     if extra:
-        _fail(source_id, f"unexpected features {', '.join(extra)} (image-level labels "
-                         f"{features.FORBIDDEN_PREFIX}* and the statistics-only "
-                         f"{', '.join(features.AUXILIARY_KEYS)} must not reach the OD API)")
+        _fail(
+            source_id,
+            f"unexpected features {', '.join(extra)} (image-level labels "
+            f"{features.FORBIDDEN_PREFIX}* and the statistics-only "
+            f"{', '.join(features.AUXILIARY_KEYS)} must not reach the OD API)",
+        )
     if source_id is None:
         _fail(source_id, f"{features.SOURCE_ID} must hold exactly one value")
-    class_texts = [text.decode("utf-8")
-                   for text in feature[features.CLASS_TEXT].bytes_list.value]
+    class_texts = [text.decode("utf-8") for text in feature[features.CLASS_TEXT].bytes_list.value]
     weights = list(feature[features.WEIGHT].float_list.value)
     for key in features.PER_BOX_KEYS + (features.WEIGHT,):
         kind = feature[key].WhichOneof("kind")
@@ -62,10 +65,12 @@ def parse_export_record(serialized: bytes, unit_weights: bool = False) -> Export
         if length != len(class_texts):
             _fail(source_id, f"{key} has {length} values for {len(class_texts)} boxes")
     if any(not (math.isfinite(weight) and weight > 0.0) for weight in weights):
-        _fail(source_id, f"{features.WEIGHT} holds values that are not finite numbers > 0: "
-                         f"{weights}")
+        _fail(
+            source_id, f"{features.WEIGHT} holds values that are not finite numbers > 0: {weights}"
+        )
     if unit_weights:
         weights = [1.0] * len(weights)
         feature[features.WEIGHT].float_list.value[:] = weights
-    return ExportRecord(source_id, class_texts, weights,
-                        example.SerializeToString(deterministic=True))
+    return ExportRecord(
+        source_id, class_texts, weights, example.SerializeToString(deterministic=True)
+    )

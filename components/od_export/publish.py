@@ -39,9 +39,13 @@ _RENAME_EXCHANGE = 2
 
 def export_files(directory: str) -> list:
     """The file names (no folders, no hidden files) of an export directory, sorted."""
-    return sorted(name for name in tf.io.gfile.listdir(directory)
-                  if not name.startswith(".") and not name.endswith("/")
-                  and not tf.io.gfile.isdir(os.path.join(directory, name)))
+    return sorted(
+        name
+        for name in tf.io.gfile.listdir(directory)
+        if not name.startswith(".")
+        and not name.endswith("/")
+        and not tf.io.gfile.isdir(os.path.join(directory, name))
+    )
 
 
 def file_sha256(path: str) -> str:
@@ -61,9 +65,14 @@ def files_sha256(directory: str) -> dict[str, str]:
 
 def _manifest_entries(directory: str) -> dict[str, dict]:
     """{name: {size, sha256}} of every file of `directory` but the manifest."""
-    return {name: {"size": tf.io.gfile.stat(os.path.join(directory, name)).length,
-                   "sha256": file_sha256(os.path.join(directory, name))}
-            for name in export_files(directory) if name != MANIFEST_FILE}
+    return {
+        name: {
+            "size": tf.io.gfile.stat(os.path.join(directory, name)).length,
+            "sha256": file_sha256(os.path.join(directory, name)),
+        }
+        for name in export_files(directory)
+        if name != MANIFEST_FILE
+    }
 
 
 def _write_manifest_file(directory: str, files: dict[str, dict]) -> str:
@@ -110,19 +119,28 @@ def _checked_against(manifest: dict[str, dict], hashes: dict[str, str], where: s
     if wrong:
         raise OdWeightsError(
             f"{', '.join(wrong)} in {where} differ(s) from the export's manifest.json; check "
-            "the storage and run again")
+            "the storage and run again"
+        )
 
 
 def _exchange(staging: str, destination: str) -> None:
     """Swaps the two folders: atomically where the kernel can, else with two renames."""
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is not None and renameat2(
-            _AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(destination),
-            _RENAME_EXCHANGE) == 0:
+    if (
+        renameat2 is not None
+        and renameat2(
+            _AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(destination), _RENAME_EXCHANGE
+        )
+        == 0
+    ):
         return
     if renameat2 is not None and ctypes.get_errno() not in (
-            errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
+        errno.EINVAL,
+        errno.ENOSYS,
+        errno.EXDEV,
+        errno.ENOTSUP,
+    ):
         error = ctypes.get_errno()
         raise OSError(error, os.strerror(error), destination)
     aside = f"{staging}.previous"
@@ -131,16 +149,18 @@ def _exchange(staging: str, destination: str) -> None:
     os.rename(aside, staging)
 
 
-def _publish_locally(artifact_uri: str, destination: str, names: list,
-                     manifest: dict[str, dict]) -> dict[str, str]:
+def _publish_locally(
+    artifact_uri: str, destination: str, names: list, manifest: dict[str, dict]
+) -> dict[str, str]:
     parent, base = os.path.split(os.path.abspath(destination))
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{base}.staging-{uuid.uuid4().hex}")
     os.makedirs(staging)
     try:
-        published = {name: _copy_with_sha256(os.path.join(artifact_uri, name),
-                                              os.path.join(staging, name))
-                     for name in names}
+        published = {
+            name: _copy_with_sha256(os.path.join(artifact_uri, name), os.path.join(staging, name))
+            for name in names
+        }
         _checked_against(manifest, published, staging)
         if MANIFEST_FILE not in published:
             published[MANIFEST_FILE] = _write_manifest_file(staging, manifest)
@@ -148,8 +168,11 @@ def _publish_locally(artifact_uri: str, destination: str, names: list,
             os.rename(staging, destination)
             return published
         previous = read_manifest(destination) or {}
-        kept = [name for name in os.listdir(destination)
-                if name not in previous and name != MANIFEST_FILE and name not in published]
+        kept = [
+            name
+            for name in os.listdir(destination)
+            if name not in previous and name != MANIFEST_FILE and name not in published
+        ]
         for name in kept:  # the user's files: linked, so they never disappear
             source = os.path.join(destination, name)
             if os.path.islink(source):
@@ -168,8 +191,9 @@ def _publish_locally(artifact_uri: str, destination: str, names: list,
     return published
 
 
-def _publish_file_by_file(artifact_uri: str, destination: str, names: list,
-                          manifest: dict[str, dict]) -> dict[str, str]:
+def _publish_file_by_file(
+    artifact_uri: str, destination: str, names: list, manifest: dict[str, dict]
+) -> dict[str, str]:
     tf.io.gfile.makedirs(destination)
     previous = read_manifest(destination) or {}
     published = {}

@@ -11,7 +11,7 @@ class repeat factor (1 for an image without objects). Rounding:
 
 import hashlib
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from odweights.errors import BadInputError
 
@@ -24,23 +24,25 @@ CEIL = "ceil"
 ROUNDING_MODES = (STOCHASTIC, CEIL)
 
 
-def image_repeat_factor(class_names: Iterable[str],
-                        class_repeat_factors: Mapping[str, float]) -> float:
+def image_repeat_factor(
+    class_names: Iterable[str], class_repeat_factors: Mapping[str, float]
+) -> float:
     """max of the class repeat factors of the image's classes; 1.0 without objects."""
     factor = 1.0
     for name in class_names:
         if name not in class_repeat_factors:
             raise BadInputError(
                 f"class {name!r} of an example has no repeat factor in class_weights.json; "
-                "the weights must come from the same data and label map as the examples")
+                "the weights must come from the same data and label map as the examples"
+            )
         factor = max(factor, class_repeat_factors[name])
     return factor
 
 
 def uniform_draw(seed: int, source_id: str) -> float:
     """A number in [0, 1) fixed by the seed and the image's source_id."""
-    digest = hashlib.sha256(f"{seed}\0{source_id}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+    digest = hashlib.sha256(f"{seed}\0{source_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def copies(repeat_factor: float, rounding: str, seed: int, source_id: str) -> int:
@@ -48,7 +50,8 @@ def copies(repeat_factor: float, rounding: str, seed: int, source_id: str) -> in
     if repeat_factor < 1.0 or not math.isfinite(repeat_factor):
         raise BadInputError(
             f"image {source_id!r} has repeat factor {repeat_factor}; repeat factors are "
-            "finite and >= 1: recompute the class weights with WeightGen")
+            "finite and >= 1: recompute the class weights with WeightGen"
+        )
     if rounding == CEIL:
         return math.ceil(repeat_factor)
     if rounding == STOCHASTIC:

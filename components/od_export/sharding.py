@@ -50,7 +50,7 @@ def spill_record(key: int, copy_index: int, serialized: bytes) -> bytes:
 
 
 def spilled_example(record: bytes) -> bytes:
-    return record[_SPILL_PREFIX.size:]
+    return record[_SPILL_PREFIX.size :]
 
 
 def shard_file_name(split: str, shard: int, num_shards: int) -> str:

@@ -7,8 +7,8 @@ once at the end: the same records always give the same summary.json.
 """
 
 import collections
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Dict, Iterable, List, Mapping, Sequence
 
 _FLOAT32_UNIT_EXPONENT = 149
 _DECIMALS = 6
@@ -27,8 +27,14 @@ def _rounded(units: int) -> float:
     return round(float(Fraction(units, 1 << _FLOAT32_UNIT_EXPONENT)), _DECIMALS)
 
 
-_CLASS_FIELDS = ("images", "objects", "weighted_units", "records", "objects_written",
-                 "weighted_units_written")
+_CLASS_FIELDS = (
+    "images",
+    "objects",
+    "weighted_units",
+    "records",
+    "objects_written",
+    "weighted_units_written",
+)
 
 
 class SplitTotals:
@@ -42,10 +48,9 @@ class SplitTotals:
         self.max_boxes = 0  # the most boxes of one image: input_reader.config needs it
         self.weighted_units = 0
         self.copies = collections.Counter()
-        self.classes: Dict[str, List[int]] = {}
+        self.classes: dict[str, list[int]] = {}
 
-    def add_image(self, class_texts: Sequence[str], weights: Sequence[float],
-                  copies: int) -> None:
+    def add_image(self, class_texts: Sequence[str], weights: Sequence[float], copies: int) -> None:
         self.images += 1
         self.records += copies
         self.copies[copies] += 1
@@ -54,15 +59,16 @@ class SplitTotals:
         self.objects += len(class_texts)
         self.max_boxes = max(self.max_boxes, len(class_texts))
         per_class = collections.defaultdict(lambda: [0, 0])
-        for name, weight in zip(class_texts, weights):
+        for name, weight in zip(class_texts, weights, strict=True):
             units = exact_units(weight)
             self.weighted_units += units
             per_class[name][0] += 1
             per_class[name][1] += units
         for name, (objects, units) in per_class.items():
             row = self.classes.setdefault(name, [0] * len(_CLASS_FIELDS))
-            for index, value in enumerate((1, objects, units, copies, objects * copies,
-                                           units * copies)):
+            for index, value in enumerate(
+                (1, objects, units, copies, objects * copies, units * copies)
+            ):
                 row[index] += value
 
     def merge(self, other: "SplitTotals") -> "SplitTotals":
@@ -83,7 +89,9 @@ class SplitTotals:
         """The split's entry of summary.json; every class listed (zeros included)."""
         classes = {}
         for name in sorted(set(class_names) | set(self.classes)):
-            row = dict(zip(_CLASS_FIELDS, self.classes.get(name, [0] * len(_CLASS_FIELDS))))
+            row = dict(
+                zip(_CLASS_FIELDS, self.classes.get(name, [0] * len(_CLASS_FIELDS)), strict=True)
+            )
             classes[name] = {
                 "images": row["images"],
                 "objects": row["objects"],
@@ -99,20 +107,28 @@ class SplitTotals:
             "max_boxes_per_image": self.max_boxes,
             "weighted_objects": _rounded(self.weighted_units),
             "records": self.records,
-            "images_by_copies": {str(count): images
-                                 for count, images in sorted(self.copies.items())},
+            "images_by_copies": {
+                str(count): images for count, images in sorted(self.copies.items())
+            },
             "classes": classes,
         }
 
 
-def summary_document(splits: Mapping[str, dict], num_shards: Mapping[str, int],
-                     training_split: str, resample: Mapping[str, object],
-                     weights: Mapping[str, object], ingest_totals: Mapping[str, object]) -> dict:
+def summary_document(
+    splits: Mapping[str, dict],
+    num_shards: Mapping[str, int],
+    training_split: str,
+    resample: Mapping[str, object],
+    weights: Mapping[str, object],
+    ingest_totals: Mapping[str, object],
+) -> dict:
     """summary.json: per split and class totals, the options, the ingest rejections."""
     return {
         "status": "complete",
-        "splits": {split: {**totals, "num_shards": num_shards[split]}
-                   for split, totals in sorted(splits.items())},
+        "splits": {
+            split: {**totals, "num_shards": num_shards[split]}
+            for split, totals in sorted(splits.items())
+        },
         "training_split": training_split,
         "resample": dict(resample),
         "weights": dict(weights),
@@ -120,9 +136,10 @@ def summary_document(splits: Mapping[str, dict], num_shards: Mapping[str, int],
         "num_classes": ingest_totals.get("num_classes"),
         "rejections": _rejections(ingest_totals),
         "merge_classes": dict(ingest_totals.get("merge_classes") or {}),
-        "warnings": [f"split {split!r} has no examples: every image of it was rejected "
-                     "(see rejected.jsonl)"
-                     for split in ingest_totals.get("empty_splits") or []],
+        "warnings": [
+            f"split {split!r} has no examples: every image of it was rejected (see rejected.jsonl)"
+            for split in ingest_totals.get("empty_splits") or []
+        ],
     }
 
 
@@ -134,7 +151,8 @@ def _rejections(ingest_totals: Mapping[str, object]) -> dict:
         # exported without objects dropped on purpose (unknown_class, difficult)
         "images_with_dropped_objects": ingest_totals.get("images_with_dropped_objects"),
         "classes_without_exported_boxes": list(
-            ingest_totals.get("classes_without_exported_boxes") or []),
+            ingest_totals.get("classes_without_exported_boxes") or []
+        ),
     }
 
 
@@ -144,8 +162,10 @@ def stopped_summary_document(ingest_totals: Mapping[str, object], message: str) 
         "status": "stopped",
         "stopped_by": "VocExampleGen",
         "message": message,
-        "splits": {split: dict(counters) for split, counters in
-                   sorted(dict(ingest_totals.get("per_split") or {}).items())},
+        "splits": {
+            split: dict(counters)
+            for split, counters in sorted(dict(ingest_totals.get("per_split") or {}).items())
+        },
         "rejections": _rejections(ingest_totals),
         "merge_classes": dict(ingest_totals.get("merge_classes") or {}),
         "class_name_collisions": list(ingest_totals.get("class_name_collisions") or []),

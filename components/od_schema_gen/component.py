@@ -31,5 +31,8 @@ class OdApiSchemaGen(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, statistics: types.BaseChannel):
-        super().__init__(spec=OdApiSchemaGenSpec(
-            statistics=statistics, schema=types.Channel(type=standard_artifacts.Schema)))
+        super().__init__(
+            spec=OdApiSchemaGenSpec(
+                statistics=statistics, schema=types.Channel(type=standard_artifacts.Schema)
+            )
+        )

@@ -9,7 +9,7 @@ presence constraint, so ExampleValidator does not report them as missing from
 statistics that never list them.
 """
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -41,7 +41,7 @@ IMAGE_FORMATS = ("jpeg", "png")
 
 
 def infer_od_api_schema(
-        split_statistics: Iterable[statistics_pb2.DatasetFeatureStatisticsList]
+    split_statistics: Iterable[statistics_pb2.DatasetFeatureStatisticsList],
 ) -> schema_pb2.Schema:
     """The schema of records whose statistics are `split_statistics` (one per split).
 
@@ -73,24 +73,35 @@ def add_od_api_constraints(schema: schema_pb2.Schema) -> None:
                 f"statistics give feature {name!r} type "
                 f"{schema_pb2.FeatureType.Name(by_name[name].type)}, the OD API needs "
                 f"{schema_pb2.FeatureType.Name(FEATURE_TYPES[name])}; "
-                "the examples were not written by the VOC ExampleGen")
+                "the examples were not written by the VOC ExampleGen"
+            )
     for name in features.BBOX_KEYS:
-        _set_domain(schema, by_name[name], "float_domain",
-                    schema_pb2.FloatDomain(min=0.0, max=1.0, disallow_nan=True))
+        _set_domain(
+            schema,
+            by_name[name],
+            "float_domain",
+            schema_pb2.FloatDomain(min=0.0, max=1.0, disallow_nan=True),
+        )
     for name in (features.CLASS_LABEL, features.HEIGHT, features.WIDTH):
         _set_domain(schema, by_name[name], "int_domain", schema_pb2.IntDomain(min=1))
     for name in (features.DIFFICULT, features.TRUNCATED):
         _set_domain(schema, by_name[name], "int_domain", schema_pb2.IntDomain(min=0, max=1))
-    _set_domain(schema, by_name[features.FORMAT], "string_domain",
-                schema_pb2.StringDomain(value=IMAGE_FORMATS))
+    _set_domain(
+        schema,
+        by_name[features.FORMAT],
+        "string_domain",
+        schema_pb2.StringDomain(value=IMAGE_FORMATS),
+    )
 
 
-def _set_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, field: str,
-                domain) -> None:
+def _set_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, field: str, domain) -> None:
     """Replaces the feature's domain (inline or a named top-level one) with `domain`."""
     if feature.WhichOneof("domain_info") == "domain":
-        shared = [other for other in schema.feature
-                  if other is not feature and other.domain == feature.domain]
+        shared = [
+            other
+            for other in schema.feature
+            if other is not feature and other.domain == feature.domain
+        ]
         if not shared:
             for string_domain in [d for d in schema.string_domain if d.name == feature.domain]:
                 schema.string_domain.remove(string_domain)

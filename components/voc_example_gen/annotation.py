@@ -9,7 +9,7 @@ the C ElementTree, about 3.5 times faster than defusedxml's Python parser.
 """
 
 import posixpath
-from typing import List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 from xml.etree import ElementTree
 from xml.etree.ElementTree import ParseError
 
@@ -30,21 +30,22 @@ class AnnotationError(Exception):
 
 class VocObject(NamedTuple):
     """One <object>, its values still as written (boxes are checked later)."""
-    name: str                          # stripped; "" when missing or blank
-    box: Optional[Tuple[Optional[str], ...]]  # xmin, ymin, xmax, ymax texts; None: no <bndbox>
+
+    name: str  # stripped; "" when missing or blank
+    box: tuple[str | None, ...] | None  # xmin, ymin, xmax, ymax texts; None: no <bndbox>
     difficult: int
     truncated: int
-    pose: str                          # "" when missing
+    pose: str  # "" when missing
 
 
 class Annotation(NamedTuple):
     filename: str
-    width: Optional[int]               # None when <size> is missing or 0 (tools write 0)
-    height: Optional[int]
-    objects: List[VocObject]
+    width: int | None  # None when <size> is missing or 0 (tools write 0)
+    height: int | None
+    objects: list[VocObject]
 
 
-def _text(element, tag: str) -> Optional[str]:
+def _text(element, tag: str) -> str | None:
     child = element.find(tag)
     if child is None or child.text is None:
         return None
@@ -62,7 +63,7 @@ def _flag(element, tag: str) -> int:
         return 0
 
 
-def _dimension(size, tag: str) -> Optional[int]:
+def _dimension(size, tag: str) -> int | None:
     if size is None:
         return None
     value = _text(size, tag)
@@ -71,7 +72,9 @@ def _dimension(size, tag: str) -> Optional[int]:
     try:
         number = float(value)
     except ValueError:
-        raise AnnotationError("malformed_xml", f"<size><{tag}> is not a number: {value!r}") from None
+        raise AnnotationError(
+            "malformed_xml", f"<size><{tag}> is not a number: {value!r}"
+        ) from None
     if number != int(number) or number < 0:
         raise AnnotationError("malformed_xml", f"<size><{tag}> is not a pixel count: {value!r}")
     return int(number) or None
@@ -96,8 +99,10 @@ def parse_annotation(xml_bytes: bytes) -> Annotation:
         root = _parse_xml(xml_bytes)
     except DefusedXmlException as error:
         raise AnnotationError(
-            "forbidden_xml", f"{type(error).__name__}: DTDs, entity declarations and external "
-            "references are refused (entity bombs, XXE)") from None
+            "forbidden_xml",
+            f"{type(error).__name__}: DTDs, entity declarations and external "
+            "references are refused (entity bombs, XXE)",
+        ) from None
     except ParseError as error:
         raise AnnotationError("malformed_xml", str(error)) from None
     if root.tag != "annotation":
@@ -113,12 +118,15 @@ def parse_annotation(xml_bytes: bytes) -> Annotation:
     for element in root.findall("object"):
         bndbox = element.find("bndbox")
         box = None if bndbox is None else tuple(_text(bndbox, tag) for tag in BOX_TAGS)
-        objects.append(VocObject(
-            name=_text(element, "name") or "",
-            box=box,
-            difficult=_flag(element, "difficult"),
-            truncated=_flag(element, "truncated"),
-            pose=_text(element, "pose") or ""))
+        objects.append(
+            VocObject(
+                name=_text(element, "name") or "",
+                box=box,
+                difficult=_flag(element, "difficult"),
+                truncated=_flag(element, "truncated"),
+                pose=_text(element, "pose") or "",
+            )
+        )
     return Annotation(filename, width, height, objects)
 
 
@@ -135,5 +143,6 @@ def resolve_image_path(image_root: str, filename: str) -> str:
     joined = posixpath.normpath(posixpath.join(root, filename))
     if not joined.startswith(root + "/"):
         raise AnnotationError(
-            "path_outside_dataset", f"<filename> {filename!r} resolves outside {image_root}")
+            "path_outside_dataset", f"<filename> {filename!r} resolves outside {image_root}"
+        )
     return scheme + separator + joined

@@ -7,7 +7,8 @@ models trained on the OD API's VOC records.
 """
 
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
 
 class BoxRejected(NamedTuple):
@@ -23,8 +24,9 @@ class NormalisedBox(NamedTuple):
     clipped: bool
 
 
-def normalise_box(box: Optional[Sequence[Optional[str]]], width: int, height: int,
-                  clip_tolerance: float) -> Union[NormalisedBox, BoxRejected]:
+def normalise_box(
+    box: Sequence[str | None] | None, width: int, height: int, clip_tolerance: float
+) -> NormalisedBox | BoxRejected:
     """(xmin, ymin, xmax, ymax) texts -> a box in [0, 1], or why it is refused.
 
     Checks in this order, the first failing one is the reason: missing_box,
@@ -34,7 +36,9 @@ def normalise_box(box: Optional[Sequence[Optional[str]]], width: int, height: in
     """
     if box is None:
         return BoxRejected("missing_box", "no <bndbox>")
-    missing = [tag for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), box) if not value]
+    missing = [
+        tag for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), box, strict=True) if not value
+    ]
     if missing:
         return BoxRejected("missing_box", "no " + ", ".join(f"<{tag}>" for tag in missing))
     try:
@@ -50,8 +54,9 @@ def normalise_box(box: Optional[Sequence[Optional[str]]], width: int, height: in
     if any(value < -clip_tolerance or value > 1.0 + clip_tolerance for value in normalised):
         return BoxRejected(
             "box_outside_image",
-            f"{pixels} in a {width}x{height} image (clip_tolerance {clip_tolerance:g})")
-    clipped_box: Tuple[float, ...] = tuple(min(1.0, max(0.0, value)) for value in normalised)
+            f"{pixels} in a {width}x{height} image (clip_tolerance {clip_tolerance:g})",
+        )
+    clipped_box: tuple[float, ...] = tuple(min(1.0, max(0.0, value)) for value in normalised)
     nxmin, nymin, nxmax, nymax = clipped_box
     if nxmin >= nxmax or nymin >= nymax:
         return BoxRejected("zero_area_box", pixels)

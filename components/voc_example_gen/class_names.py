@@ -27,17 +27,20 @@ def parse_merge_classes(text: str) -> dict[str, str]:
         if not separator or not source or not target:
             raise InvalidOptionsError(
                 f"--merge-classes {item.strip()!r}: write NAME=TARGET pairs separated by "
-                "commas, e.g. --merge-classes Car=car,CAR=car")
+                "commas, e.g. --merge-classes Car=car,CAR=car"
+            )
         if source in mapping and mapping[source] != target:
             raise InvalidOptionsError(
-                f"--merge-classes maps {source!r} to both {mapping[source]!r} and {target!r}")
+                f"--merge-classes maps {source!r} to both {mapping[source]!r} and {target!r}"
+            )
         mapping[source] = target
     mapping = {source: target for source, target in mapping.items() if source != target}
     chained = sorted(target for target in mapping.values() if target in mapping)
     if chained:
         raise InvalidOptionsError(
             f"--merge-classes: {chained[0]!r} is both merged into another class and the "
-            f"target of a merge; map every spelling straight to the final name")
+            f"target of a merge; map every spelling straight to the final name"
+        )
     return mapping
 
 
@@ -46,8 +49,9 @@ def format_merge_classes(mapping: Mapping[str, str]) -> str:
     return ",".join(f"{source}={target}" for source, target in sorted(mapping.items()))
 
 
-def case_collisions(objects_by_name: Mapping[str, tuple[int, int, Sequence[str]]]
-                    ) -> list[list[dict]]:
+def case_collisions(
+    objects_by_name: Mapping[str, tuple[int, int, Sequence[str]]],
+) -> list[list[dict]]:
     """Groups of names equal when case-folded: per group, every spelling with its object
     count, file count and first (up to MAX_FILES_SHOWN) annotation files, the most
     frequent first.
@@ -62,10 +66,15 @@ def case_collisions(objects_by_name: Mapping[str, tuple[int, int, Sequence[str]]
         names = groups[key]
         if len(names) < 2:
             continue
-        spellings = [dict(name=name, objects=int(objects_by_name[name][0]),
-                          num_files=int(objects_by_name[name][1]),
-                          files=sorted(objects_by_name[name][2])[:MAX_FILES_SHOWN])
-                     for name in names]
+        spellings = [
+            dict(
+                name=name,
+                objects=int(objects_by_name[name][0]),
+                num_files=int(objects_by_name[name][1]),
+                files=sorted(objects_by_name[name][2])[:MAX_FILES_SHOWN],
+            )
+            for name in names
+        ]
         spellings.sort(key=lambda spelling: (-spelling["objects"], spelling["name"]))
         result.append(spellings)
     return result
@@ -78,16 +87,19 @@ def collision_message(groups: Iterable[list[dict]]) -> str:
     merges = []
     for spellings in groups:
         majority = spellings[0]["name"]
-        lines.append("  " + ", ".join(f"{s['name']!r} ({s['objects']} objects)"
-                                      for s in spellings))
+        lines.append("  " + ", ".join(f"{s['name']!r} ({s['objects']} objects)" for s in spellings))
         for spelling in spellings[1:]:
-            lines.append(f"    {spelling['name']!r} in {spelling['num_files']} file(s): "
-                         + ", ".join(spelling["files"])
-                         + (", ..." if spelling["num_files"] > len(spelling["files"]) else ""))
+            lines.append(
+                f"    {spelling['name']!r} in {spelling['num_files']} file(s): "
+                + ", ".join(spelling["files"])
+                + (", ..." if spelling["num_files"] > len(spelling["files"]) else "")
+            )
             merges.append(f"{spelling['name']}={majority}")
     lines.append("Fix 1: merge them, e.g. --merge-classes " + ",".join(merges))
-    lines.append("Fix 2: give a --label-map with the spelling to keep; objects of the other "
-                 "spellings are then rejected as unknown_class")
+    lines.append(
+        "Fix 2: give a --label-map with the spelling to keep; objects of the other "
+        "spellings are then rejected as unknown_class"
+    )
     return "\n".join(lines)
 
 

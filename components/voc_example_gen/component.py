@@ -8,7 +8,7 @@ component runs (see driver.py), so compiling never reads the data, and the
 input fingerprint covers every annotation and image (see docs/kubeflow.md).
 """
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
@@ -36,11 +36,14 @@ class VocExampleGenSpec(ComponentSpec):
         standard_component_specs.INPUT_BASE_KEY: ExecutionParameter(type=str),
         SPLITS_KEY: ExecutionParameter(type=str, optional=True),
         standard_component_specs.INPUT_CONFIG_KEY: ExecutionParameter(
-            type=example_gen_pb2.Input, optional=True),
+            type=example_gen_pb2.Input, optional=True
+        ),
         standard_component_specs.OUTPUT_CONFIG_KEY: ExecutionParameter(
-            type=example_gen_pb2.Output, optional=True),
+            type=example_gen_pb2.Output, optional=True
+        ),
         standard_component_specs.RANGE_CONFIG_KEY: ExecutionParameter(
-            type=range_config_pb2.RangeConfig, optional=True),
+            type=range_config_pb2.RangeConfig, optional=True
+        ),
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY: ExecutionParameter(type=int),
         executor.LABEL_MAP_PARAM: ExecutionParameter(type=str, optional=True),
         executor.STRICT_KEY: ExecutionParameter(type=int),
@@ -76,10 +79,10 @@ class VocExampleGen(base_beam_component.BaseBeamComponent):
         self,
         input_base: str,
         splits: Sequence[str] = ("train", "val"),
-        input_config: Optional[example_gen_pb2.Input] = None,
-        output_config: Optional[example_gen_pb2.Output] = None,
-        range_config: Optional[range_config_pb2.RangeConfig] = None,
-        label_map: Optional[str] = None,
+        input_config: example_gen_pb2.Input | None = None,
+        output_config: example_gen_pb2.Output | None = None,
+        range_config: range_config_pb2.RangeConfig | None = None,
+        label_map: str | None = None,
         strict: bool = False,
         max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION,
         clip_tolerance: float = DEFAULT_CLIP_TOLERANCE,
@@ -87,44 +90,45 @@ class VocExampleGen(base_beam_component.BaseBeamComponent):
         exif_policy: str = DEFAULT_EXIF_POLICY,
         reencode_unsupported: bool = False,
         keep_partial_images: bool = False,
-        merge_classes: Optional[Mapping[str, str]] = None,
-        exif_frame: Optional[str] = None,
+        merge_classes: Mapping[str, str] | None = None,
+        exif_frame: str | None = None,
     ):
         """Args:
-          input_base: a VOCdevkit folder, one year folder, or a flat folder of XML
-            files and images; read only when the component runs.
-          splits: VOCdevkit: the ImageSets/Main/<split>.txt files to read; flat
-            folder: the hash-bucket output splits. Used when input_config is None.
-          input_config, output_config: explicit split patterns and output splits
-            instead of the detected ones (see layout.voc_input_configs);
-            `{SPAN}`/`{VERSION}` patterns and range_config work as in TFX.
-          label_map: StringIntLabelMap text fixing class names and ids (objects of
-            other classes are rejected as unknown_class); None: ids 1..K over the
-            sorted class names found.
-          strict: fail on any rejection (except requested drops).
-          max_rejected_fraction: fail when more than this fraction of the images
-            or of the objects is rejected.
-          clip_tolerance: boxes outside the image by at most this much
-            (normalised units, 0.01 = 1% of the width/height) are clipped.
-          drop_difficult: drop objects marked difficult (recorded as `difficult`).
-          exif_policy: 'auto' (the frame of the boxes from <size>: keep the stored
-            pixels without the orientation tag, or rotate them upright), 'fix'
-            (always re-encode upright), 'reject', or 'flag' (keep the bytes as they
-            are, counted as exif_flagged).
-          exif_frame: 'stored' or 'displayed', the frame the boxes were drawn in,
-            for exif_policy 'auto' where <size> cannot tell; None: such images are
-            rejected (exif_frame_ambiguous).
-          reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
-            rejecting them.
-          keep_partial_images: export an image one of whose objects was rejected for
-            a data error without that object, instead of rejecting the image
-            (has_rejected_object).
-          merge_classes: {name: merged name}, applied to every object before anything
-            else (resolves class names that differ only in letter case).
+        input_base: a VOCdevkit folder, one year folder, or a flat folder of XML
+          files and images; read only when the component runs.
+        splits: VOCdevkit: the ImageSets/Main/<split>.txt files to read; flat
+          folder: the hash-bucket output splits. Used when input_config is None.
+        input_config, output_config: explicit split patterns and output splits
+          instead of the detected ones (see layout.voc_input_configs);
+          `{SPAN}`/`{VERSION}` patterns and range_config work as in TFX.
+        label_map: StringIntLabelMap text fixing class names and ids (objects of
+          other classes are rejected as unknown_class); None: ids 1..K over the
+          sorted class names found.
+        strict: fail on any rejection (except requested drops).
+        max_rejected_fraction: fail when more than this fraction of the images
+          or of the objects is rejected.
+        clip_tolerance: boxes outside the image by at most this much
+          (normalised units, 0.01 = 1% of the width/height) are clipped.
+        drop_difficult: drop objects marked difficult (recorded as `difficult`).
+        exif_policy: 'auto' (the frame of the boxes from <size>: keep the stored
+          pixels without the orientation tag, or rotate them upright), 'fix'
+          (always re-encode upright), 'reject', or 'flag' (keep the bytes as they
+          are, counted as exif_flagged).
+        exif_frame: 'stored' or 'displayed', the frame the boxes were drawn in,
+          for exif_policy 'auto' where <size> cannot tell; None: such images are
+          rejected (exif_frame_ambiguous).
+        reencode_unsupported: re-encode GIF/BMP/TIFF/WebP... to PNG instead of
+          rejecting them.
+        keep_partial_images: export an image one of whose objects was rejected for
+          a data error without that object, instead of rejecting the image
+          (has_rejected_object).
+        merge_classes: {name: merged name}, applied to every object before anything
+          else (resolves class names that differ only in letter case).
         """
         check_split_names(splits)
-        check_ingest_options(label_map, max_rejected_fraction, clip_tolerance, exif_policy,
-                             exif_frame)
+        check_ingest_options(
+            label_map, max_rejected_fraction, clip_tolerance, exif_policy, exif_frame
+        )
         if input_config is not None and output_config is None:
             output_config = example_gen_pb2.Output()
         spec = VocExampleGenSpec(
@@ -146,5 +150,6 @@ class VocExampleGen(base_beam_component.BaseBeamComponent):
             exif_frame=exif_frame or "",
             examples=channel.Channel(type=standard_artifacts.Examples),
             label_map=channel.Channel(type=artifact_types.LabelMap),
-            report=channel.Channel(type=artifact_types.IngestReport))
+            report=channel.Channel(type=artifact_types.IngestReport),
+        )
         super().__init__(spec=spec)

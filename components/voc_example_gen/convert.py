@@ -8,7 +8,7 @@ so nothing is dropped without a record.
 """
 
 import hashlib
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -32,11 +32,12 @@ from odweights.fileio import read_bytes
 
 class Entry(NamedTuple):
     """One annotation listed for one split."""
+
     split: str
-    source_id: str          # image/source_id, e.g. 'VOC2007/000005'
+    source_id: str  # image/source_id, e.g. 'VOC2007/000005'
     annotation_path: str
-    image_root: str         # the folder <filename> is relative to
-    split_rank: int         # position of the split in the configured order
+    image_root: str  # the folder <filename> is relative to
+    split_rank: int  # position of the split in the configured order
 
 
 class ParsedEntry(NamedTuple):
@@ -53,21 +54,28 @@ class Options(NamedTuple):
     reencode_unsupported: bool = False
     keep_partial_images: bool = False
     exif_frame: str = ""  # 'stored' | 'displayed' | '': where <size> cannot tell
-    merge_classes: Tuple[Tuple[str, str], ...] = ()  # (name, merged name), applied first
+    merge_classes: tuple[tuple[str, str], ...] = ()  # (name, merged name), applied first
 
 
 def relative_path(path: str, base: str) -> str:
     prefix = base.rstrip("/") + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path
+    return path[len(prefix) :] if path.startswith(prefix) else path
 
 
 def image_rejection(entry: Entry, options: Options, reason: str, detail: str) -> rj.Rejection:
-    return rj.Rejection(relative_path(entry.annotation_path, options.input_base),
-                        entry.source_id, entry.split, None, reason, detail)
+    return rj.Rejection(
+        relative_path(entry.annotation_path, options.input_base),
+        entry.source_id,
+        entry.split,
+        None,
+        reason,
+        detail,
+    )
 
 
-def parse_entry(entry: Entry, options: Options,
-                counts: rj.Counts) -> Tuple[Optional[ParsedEntry], List[rj.Rejection]]:
+def parse_entry(
+    entry: Entry, options: Options, counts: rj.Counts
+) -> tuple[ParsedEntry | None, list[rj.Rejection]]:
     """Reads and parses the annotation, merging class names (merge_classes); counts its
     objects as `objects_in`."""
     try:
@@ -84,14 +92,21 @@ def parse_entry(entry: Entry, options: Options,
     counts.add(entry.split, rj.OBJECTS_IN, len(annotation.objects))
     if options.merge_classes:
         merged = dict(options.merge_classes)
-        annotation = annotation._replace(objects=[
-            obj._replace(name=merged.get(obj.name, obj.name)) for obj in annotation.objects])
+        annotation = annotation._replace(
+            objects=[
+                obj._replace(name=merged.get(obj.name, obj.name)) for obj in annotation.objects
+            ]
+        )
     return ParsedEntry(entry, image_path, annotation), []
 
 
-def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map: bool,
-                  options: Options,
-                  counts: rj.Counts) -> Tuple[Optional[bytes], List[rj.Rejection]]:
+def convert_entry(
+    parsed: ParsedEntry,
+    label_map: dict[str, int],
+    user_label_map: bool,
+    options: Options,
+    counts: rj.Counts,
+) -> tuple[bytes | None, list[rj.Rejection]]:
     """Image checks, box checks, label ids: (serialised example | None, records)."""
     entry, annotation = parsed.entry, parsed.annotation
 
@@ -105,20 +120,30 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     except OSError as error:
         return reject_image("missing_image", f"{parsed.image_path}: {error.strerror or error}")
     annotated_size = (annotation.width, annotation.height) if annotation.width else None
-    image = check_image(data, options.exif_policy, options.reencode_unsupported,
-                        annotated_size, options.exif_frame or None)
+    image = check_image(
+        data,
+        options.exif_policy,
+        options.reencode_unsupported,
+        annotated_size,
+        options.exif_frame or None,
+    )
     if isinstance(image, ImageRejected):
         return reject_image(image.reason, image.detail)
     if annotation.width is None:
         counts[rj.SIZE_FROM_IMAGE] += 1
     elif (annotation.width, annotation.height) != (image.width, image.height):
-        hint = (" (EXIF orientation is %d)" % image.exif_orientation
-                if image.exif_orientation != 1 else "")
+        hint = (
+            f" (EXIF orientation is {image.exif_orientation})"
+            if image.exif_orientation != 1
+            else ""
+        )
         return reject_image(
-            "size_mismatch", f"<size> says {annotation.width}x{annotation.height}, the image is "
-            f"{image.width}x{image.height}{hint}")
+            "size_mismatch",
+            f"<size> says {annotation.width}x{annotation.height}, the image is "
+            f"{image.width}x{image.height}{hint}",
+        )
 
-    records: List[rj.Rejection] = []
+    records: list[rj.Rejection] = []
     kept = []
     annotation_file = relative_path(entry.annotation_path, options.input_base)
     for index, obj in enumerate(annotation.objects):
@@ -128,15 +153,22 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
         elif isinstance(box, BoxRejected):
             rejected = box
         elif obj.name not in label_map:
-            rejected = BoxRejected("unknown_class", _unknown_class_detail(
-                obj.name, label_map, user_label_map))
+            rejected = BoxRejected(
+                "unknown_class", _unknown_class_detail(obj.name, label_map, user_label_map)
+            )
         elif obj.difficult and options.drop_difficult:
             rejected = BoxRejected("difficult", "dropped: drop_difficult=True")
         else:
             rejected = None
         if rejected is not None:
-            record = rj.Rejection(annotation_file, entry.source_id, entry.split, index,
-                                  rejected.reason, rejected.detail)
+            record = rj.Rejection(
+                annotation_file,
+                entry.source_id,
+                entry.split,
+                index,
+                rejected.reason,
+                rejected.detail,
+            )
             counts.reject(record)
             records.append(record)
         else:
@@ -146,9 +178,13 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
         # the rejected objects are still in the pixels: exported without them, the image
         # would teach the detector that they are background
         record = image_rejection(
-            entry, options, "has_rejected_object",
-            "object(s) " + ", ".join(f"{r.object_index} ({r.reason})" for r in data_errors)
-            + " rejected; keep_partial_images exports the image without them")
+            entry,
+            options,
+            "has_rejected_object",
+            "object(s) "
+            + ", ".join(f"{r.object_index} ({r.reason})" for r in data_errors)
+            + " rejected; keep_partial_images exports the image without them",
+        )
         counts.reject(record, objects_in_image=len(kept))
         return None, records + [record]
 
@@ -159,7 +195,8 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     feature[features.FILENAME].bytes_list.value.append(annotation.filename.encode("utf-8"))
     feature[features.SOURCE_ID].bytes_list.value.append(entry.source_id.encode("utf-8"))
     feature[features.KEY_SHA256].bytes_list.value.append(
-        hashlib.sha256(image.encoded).hexdigest().encode("ascii"))
+        hashlib.sha256(image.encoded).hexdigest().encode("ascii")
+    )
     feature[features.ENCODED].bytes_list.value.append(image.encoded)
     feature[features.FORMAT].bytes_list.value.append(image.format.encode("ascii"))
     # every per-box key is present, empty lists for background images
@@ -168,7 +205,8 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     feature[features.BBOX_YMIN].float_list.value.extend([box.ymin for _, box in kept])
     feature[features.BBOX_YMAX].float_list.value.extend([box.ymax for _, box in kept])
     feature[features.CLASS_TEXT].bytes_list.value.extend(
-        [obj.name.encode("utf-8") for obj, _ in kept])
+        [obj.name.encode("utf-8") for obj, _ in kept]
+    )
     feature[features.CLASS_LABEL].int64_list.value.extend([label_map[obj.name] for obj, _ in kept])
     feature[features.DIFFICULT].int64_list.value.extend([obj.difficult for obj, _ in kept])
     feature[features.TRUNCATED].int64_list.value.extend([obj.truncated for obj, _ in kept])
@@ -176,13 +214,15 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     classes_in_image = [name.encode("utf-8") for name in sorted({obj.name for obj, _ in kept})]
     feature[features.CLASSES_IN_IMAGE].bytes_list.value.extend(classes_in_image)
     feature[features.OBJECTS_IN_IMAGES_WITH_CLASS].bytes_list.value.extend(
-        [name for name in classes_in_image for _ in range(len(kept))])
+        [name for name in classes_in_image for _ in range(len(kept))]
+    )
 
     counts.add(entry.split, rj.EXAMPLES_OUT)
     counts.add(entry.split, rj.OBJECTS_OUT, len(kept))
     counts[rj.EXIF_FIXED] += int(image.exif_fixed)
-    counts[rj.EXIF_FLAGGED] += int(image.exif_orientation != 1 and not image.exif_fixed
-                                   and not image.exif_tag_removed)
+    counts[rj.EXIF_FLAGGED] += int(
+        image.exif_orientation != 1 and not image.exif_fixed and not image.exif_tag_removed
+    )
     counts[rj.EXIF_TAG_REMOVED] += int(image.exif_tag_removed)
     counts[rj.JPEG_TRAILING_DATA] += int(image.trailing_data)
     counts[rj.REENCODED_TO_PNG] += int(image.reencoded_to_png)
@@ -193,10 +233,10 @@ def convert_entry(parsed: ParsedEntry, label_map: Dict[str, int], user_label_map
     return example.SerializeToString(deterministic=True), records
 
 
-
-def _unknown_class_detail(name: str, label_map: Dict[str, int], user_label_map: bool) -> str:
+def _unknown_class_detail(name: str, label_map: dict[str, int], user_label_map: bool) -> str:
     if not user_label_map:
         return f"{name!r} is not in the label map (internal error: automatic label map)"
     suggestion = did_you_mean(name, label_map)
     return f"{name!r} is not in the label map" + (
-        f"; did you mean {suggestion!r}" if suggestion else "")
+        f"; did you mean {suggestion!r}" if suggestion else ""
+    )

@@ -22,7 +22,8 @@ cache key. Kubeflow runs no custom driver: the executor calls
 
 import hashlib
 import posixpath
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import tensorflow as tf
 from tfx.components.example_gen import driver as example_gen_driver
@@ -38,12 +39,13 @@ SPLITS_KEY = "splits"
 
 _DEVKIT_FOLDERS = (layout.ANNOTATIONS, layout.JPEG_IMAGES, layout.IMAGE_SETS)
 
+
 def join_splits(splits: Sequence[str]) -> str:
     """('train', 'val') -> 'train,val': the `splits` execution property."""
     return ",".join(splits)
 
 
-def _dataset_roots(matched: Iterable[str]) -> List[str]:
+def _dataset_roots(matched: Iterable[str]) -> list[str]:
     """Folders whose files make up the input of the matched split/annotation files."""
     roots = set()
     for path in matched:
@@ -55,7 +57,7 @@ def _dataset_roots(matched: Iterable[str]) -> List[str]:
     return sorted(roots)
 
 
-def _roots_digest(base: str, roots: Tuple[str, ...]) -> Tuple[int, int, str]:
+def _roots_digest(base: str, roots: tuple[str, ...]) -> tuple[int, int, str]:
     """(files, bytes, sha256) of every file under the roots, in order of path.
 
     The roots are sorted and none is a prefix of another, so their listings, each
@@ -64,16 +66,18 @@ def _roots_digest(base: str, roots: Tuple[str, ...]) -> Tuple[int, int, str]:
     digest, num_files, total_bytes = hashlib.sha256(), 0, 0
     for root in roots:
         for path, size, mtime_nsec in list_files(root):
-            relative = path[len(base) + 1:] if path.startswith(base + "/") else path
-            digest.update(f"{relative}\t{size}\t{mtime_nsec}\n".encode("utf-8"))
+            relative = path[len(base) + 1 :] if path.startswith(base + "/") else path
+            digest.update(f"{relative}\t{size}\t{mtime_nsec}\n".encode())
             num_files += 1
             total_bytes += size
     return num_files, total_bytes, digest.hexdigest()
 
 
-def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split,
-                      digests: Optional[Dict[Tuple[str, ...], Tuple[int, int, str]]] = None
-                      ) -> str:
+def split_fingerprint(
+    input_base: str,
+    split: example_gen_pb2.Input.Split,
+    digests: dict[tuple[str, ...], tuple[int, int, str]] | None = None,
+) -> str:
     """Fingerprint of one split; `digests` shares the listings between splits (the
     splits of a VOCdevkit read the same year folders)."""
     digests = {} if digests is None else digests
@@ -82,12 +86,10 @@ def split_fingerprint(input_base: str, split: example_gen_pb2.Input.Split,
     if roots not in digests:
         digests[roots] = _roots_digest(base, roots)
     num_files, total_bytes, sha256 = digests[roots]
-    return (f"split:{split.name},num_files:{num_files},total_bytes:{total_bytes},"
-            f"sha256:{sha256}")
+    return f"split:{split.name},num_files:{num_files},total_bytes:{total_bytes},sha256:{sha256}"
 
 
-def compute_input_fingerprint(input_base: str,
-                              input_config: Union[example_gen_pb2.Input, str]) -> str:
+def compute_input_fingerprint(input_base: str, input_config: example_gen_pb2.Input | str) -> str:
     """The `input_fingerprint` VocExampleGen records, recomputed from the files.
 
     `input_config` is the resolved one of the execution (its `input_config`
@@ -97,39 +99,44 @@ def compute_input_fingerprint(input_base: str,
         proto = example_gen_pb2.Input()
         proto_utils.json_to_proto(input_config, proto)
         input_config = proto
-    digests: Dict[Tuple[str, ...], Tuple[int, int, str]] = {}
-    return "\n".join(split_fingerprint(input_base, split, digests)
-                     for split in input_config.splits)
+    digests: dict[tuple[str, ...], tuple[int, int, str]] = {}
+    return "\n".join(split_fingerprint(input_base, split, digests) for split in input_config.splits)
 
 
-def _detect_layout(exec_properties: Dict[str, Any]) -> None:
+def _detect_layout(exec_properties: dict[str, Any]) -> None:
     """Fills in input_config and output_config from the folder when none was given."""
     if exec_properties.get(standard_component_specs.INPUT_CONFIG_KEY):
         return
     splits = tuple(exec_properties[SPLITS_KEY].split(","))
     _, input_config, output_config = layout.voc_input_configs(
-        exec_properties[standard_component_specs.INPUT_BASE_KEY], splits)
-    exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = (
-        proto_utils.proto_to_json(input_config))
-    exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY] = (
-        proto_utils.proto_to_json(output_config))
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], splits
+    )
+    exec_properties[standard_component_specs.INPUT_CONFIG_KEY] = proto_utils.proto_to_json(
+        input_config
+    )
+    exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY] = proto_utils.proto_to_json(
+        output_config
+    )
 
 
 class VocDriver(example_gen_driver.FileBasedDriver):
     """Layout detection, TFX's span resolution, and a fingerprint of annotations and images."""
 
-    def resolve_exec_properties(self, exec_properties: Dict[str, Any], pipeline_info,
-                                component_info) -> Dict[str, Any]:
+    def resolve_exec_properties(
+        self, exec_properties: dict[str, Any], pipeline_info, component_info
+    ) -> dict[str, Any]:
         _detect_layout(exec_properties)
         exec_properties = super().resolve_exec_properties(
-            exec_properties, pipeline_info, component_info)
+            exec_properties, pipeline_info, component_info
+        )
         exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = compute_input_fingerprint(
             exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        )
         return exec_properties
 
 
-def resolve_input_properties(exec_properties: Dict[str, Any], examples) -> Dict[str, Any]:
+def resolve_input_properties(exec_properties: dict[str, Any], examples) -> dict[str, Any]:
     """The executor's side of VocDriver, for orchestrators that run no custom driver
     (Kubeflow): the resolved properties, also recorded on the `examples` artifacts
     (span, version, input_fingerprint) as the driver records them. Where the driver

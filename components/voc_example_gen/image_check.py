@@ -26,7 +26,7 @@ import io
 import re
 import struct
 import zlib
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -47,19 +47,19 @@ class ImageRejected(NamedTuple):
 
 
 class CheckedImage(NamedTuple):
-    encoded: bytes        # the bytes to store: the original file unless re-encoded
-    format: str           # "jpeg" | "png"
+    encoded: bytes  # the bytes to store: the original file unless re-encoded
+    format: str  # "jpeg" | "png"
     width: int
     height: int
-    mode: str             # Pillow mode of the source image
+    mode: str  # Pillow mode of the source image
     exif_orientation: int  # of the source image; 1 when absent
-    exif_fixed: bool      # re-encoded upright (exif_policy 'fix', or 'auto' and displayed frame)
+    exif_fixed: bool  # re-encoded upright (exif_policy 'fix', or 'auto' and displayed frame)
     reencoded_to_png: bool  # an unsupported format re-encoded (reencode_unsupported)
     exif_tag_removed: bool = False  # stored frame kept, orientation tag set to 1
-    trailing_data: bool = False     # a JPEG with data after its EOI marker
+    trailing_data: bool = False  # a JPEG with data after its EOI marker
 
 
-def sniff_format(data: bytes) -> Optional[str]:
+def sniff_format(data: bytes) -> str | None:
     if data.startswith(_JPEG_SOI):
         return "jpeg"
     if data.startswith(_PNG_SIGNATURE):
@@ -72,7 +72,7 @@ def sniff_format(data: bytes) -> Optional[str]:
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-def jpeg_end(data: bytes) -> Optional[int]:
+def jpeg_end(data: bytes) -> int | None:
     """The offset just after the JPEG's EOI marker, found by walking its segments and
     scans (an EOI inside an embedded thumbnail does not count); None if it has none."""
     position = 2
@@ -88,17 +88,17 @@ def jpeg_end(data: bytes) -> Optional[int]:
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length field
             position += 2
             continue
-        length = int.from_bytes(data[position + 2:position + 4], "big")
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
         position += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
             found = _NEXT_MARKER.search(data, position)
             if found is None:
                 return None
             position = found.start()
-    return position + 2 if data[position:position + 2] == _JPEG_EOI else None
+    return position + 2 if data[position : position + 2] == _JPEG_EOI else None
 
 
-def _truncation(data: bytes, image_format: str) -> Tuple[Optional[str], bool]:
+def _truncation(data: bytes, image_format: str) -> tuple[str | None, bool]:
     """(why the file looks truncated or None, whether a JPEG has data after its EOI)."""
     if image_format == "jpeg":
         end = jpeg_end(data)
@@ -110,9 +110,9 @@ def _truncation(data: bytes, image_format: str) -> Tuple[Optional[str], bool]:
     return None, False
 
 
-def _tiff_orientation_offset(data: bytes, tiff: int) -> Optional[Tuple[int, str]]:
+def _tiff_orientation_offset(data: bytes, tiff: int) -> tuple[int, str] | None:
     """(offset of the orientation value, byte order) in the TIFF structure at `tiff`."""
-    order = {b"II": "<", b"MM": ">"}.get(bytes(data[tiff:tiff + 2]))
+    order = {b"II": "<", b"MM": ">"}.get(bytes(data[tiff : tiff + 2]))
     if order is None or tiff + 8 > len(data):
         return None
     (ifd,) = struct.unpack_from(order + "I", data, tiff + 4)
@@ -129,7 +129,7 @@ def _tiff_orientation_offset(data: bytes, tiff: int) -> Optional[Tuple[int, str]
     return None
 
 
-def without_orientation(data: bytes, image_format: str) -> Optional[bytes]:
+def without_orientation(data: bytes, image_format: str) -> bytes | None:
     """The same file with its EXIF orientation set to 1 (pixels untouched, lossless);
     None when the tag cannot be found where EXIF puts it."""
     patched = bytearray(data)
@@ -139,8 +139,8 @@ def without_orientation(data: bytes, image_format: str) -> Optional[bytes]:
             marker = data[position + 1]
             if marker in (0xDA, 0xD9):
                 return None
-            length = int.from_bytes(data[position + 2:position + 4], "big")
-            if marker == 0xE1 and data[position + 4:position + 10] == b"Exif\x00\x00":
+            length = int.from_bytes(data[position + 2 : position + 4], "big")
+            if marker == 0xE1 and data[position + 4 : position + 10] == b"Exif\x00\x00":
                 found = _tiff_orientation_offset(data, position + 10)
                 if found is None:
                     return None
@@ -152,21 +152,22 @@ def without_orientation(data: bytes, image_format: str) -> Optional[bytes]:
     position = len(_PNG_SIGNATURE)
     while position + 12 <= len(data):
         (length,) = struct.unpack_from(">I", data, position)
-        if data[position + 4:position + 8] == b"eXIf":
+        if data[position + 4 : position + 8] == b"eXIf":
             found = _tiff_orientation_offset(data, position + 8)
             if found is None:
                 return None
             offset, order = found
             struct.pack_into(order + "H", patched, offset, 1)
-            chunk = bytes(patched[position + 4:position + 8 + length])
+            chunk = bytes(patched[position + 4 : position + 8 + length])
             struct.pack_into(">I", patched, position + 8 + length, zlib.crc32(chunk))
             return bytes(patched)
         position += 12 + length
     return None
 
 
-def annotated_frame(orientation: int, stored_size: Tuple[int, int],
-                    annotated_size: Optional[Tuple[int, int]]) -> Optional[str]:
+def annotated_frame(
+    orientation: int, stored_size: tuple[int, int], annotated_size: tuple[int, int] | None
+) -> str | None:
     """'stored' or 'displayed' when the annotation's <size> tells the frame of its boxes;
     None when it cannot (orientations 2-4 and square images look the same in both
     frames, or no <size>). A size that matches neither frame is 'stored': the size
@@ -200,9 +201,13 @@ def _encode(image: Image.Image, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def check_image(data: bytes, exif_policy: str = "auto", reencode_unsupported: bool = False,
-                annotated_size: Optional[Tuple[int, int]] = None,
-                exif_frame: Optional[str] = None) -> Union[CheckedImage, ImageRejected]:
+def check_image(
+    data: bytes,
+    exif_policy: str = "auto",
+    reencode_unsupported: bool = False,
+    annotated_size: tuple[int, int] | None = None,
+    exif_frame: str | None = None,
+) -> CheckedImage | ImageRejected:
     """Checks image bytes; the result is what to store, or why the image is refused.
 
     `annotated_size`: the annotation's (width, height), if it gives one;
@@ -218,27 +223,47 @@ def check_image(data: bytes, exif_policy: str = "auto", reencode_unsupported: bo
             return ImageRejected(
                 "unsupported_format",
                 f"{image.format} image; only JPEG and PNG are stored "
-                "(set reencode_unsupported=True to convert it to PNG)")
+                "(set reencode_unsupported=True to convert it to PNG)",
+            )
         try:
             image.load()
             encoded = _encode(image, "png")
         except (OSError, ValueError, SyntaxError) as error:
-            return ImageRejected("corrupt_image", f"{image.format} image cannot be decoded: {error}")
-        return CheckedImage(encoded, "png", image.width, image.height, image.mode, 1,
-                            exif_fixed=False, reencoded_to_png=True)
+            return ImageRejected(
+                "corrupt_image", f"{image.format} image cannot be decoded: {error}"
+            )
+        return CheckedImage(
+            encoded,
+            "png",
+            image.width,
+            image.height,
+            image.mode,
+            1,
+            exif_fixed=False,
+            reencoded_to_png=True,
+        )
     truncation, trailing_data = _truncation(data, image_format)
     if truncation:
         return ImageRejected("corrupt_image", truncation)
     orientation = _orientation(image, data, image_format)
     if orientation == 1 or exif_policy == "flag":
-        return CheckedImage(data, image_format, image.width, image.height, image.mode,
-                            orientation, exif_fixed=False, reencoded_to_png=False,
-                            trailing_data=trailing_data)
+        return CheckedImage(
+            data,
+            image_format,
+            image.width,
+            image.height,
+            image.mode,
+            orientation,
+            exif_fixed=False,
+            reencoded_to_png=False,
+            trailing_data=trailing_data,
+        )
     if exif_policy == "reject":
         return ImageRejected(
             "exif_orientation",
             f"EXIF orientation {orientation}: the stored pixels are not upright "
-            "(exif_policy='fix' re-encodes them upright)")
+            "(exif_policy='fix' re-encodes them upright)",
+        )
     if exif_policy == "auto":
         frame = annotated_frame(orientation, image.size, annotated_size) or exif_frame
         if frame is None:
@@ -246,7 +271,8 @@ def check_image(data: bytes, exif_policy: str = "auto", reencode_unsupported: bo
                 "exif_frame_ambiguous",
                 f"EXIF orientation {orientation}, and the annotation's <size> cannot tell "
                 "whether its boxes were drawn on the stored or the rotated pixels; say "
-                "which with exif_frame (--exif-frame stored|displayed)")
+                "which with exif_frame (--exif-frame stored|displayed)",
+            )
         if frame == "stored":
             return _stored_frame(image, data, image_format, orientation, trailing_data)
     try:
@@ -254,12 +280,21 @@ def check_image(data: bytes, exif_policy: str = "auto", reencode_unsupported: bo
         encoded = _encode(upright, image_format)
     except (OSError, ValueError, SyntaxError) as error:
         return ImageRejected("corrupt_image", f"cannot be decoded to fix its orientation: {error}")
-    return CheckedImage(encoded, image_format, upright.width, upright.height, image.mode,
-                        orientation, exif_fixed=True, reencoded_to_png=False)
+    return CheckedImage(
+        encoded,
+        image_format,
+        upright.width,
+        upright.height,
+        image.mode,
+        orientation,
+        exif_fixed=True,
+        reencoded_to_png=False,
+    )
 
 
-def _stored_frame(image: Image.Image, data: bytes, image_format: str, orientation: int,
-                  trailing_data: bool) -> Union[CheckedImage, ImageRejected]:
+def _stored_frame(
+    image: Image.Image, data: bytes, image_format: str, orientation: int, trailing_data: bool
+) -> CheckedImage | ImageRejected:
     """The stored pixels without the orientation tag: patched in place, or re-encoded
     (without EXIF) when the tag is not where EXIF puts it."""
     encoded = without_orientation(data, image_format)
@@ -268,9 +303,19 @@ def _stored_frame(image: Image.Image, data: bytes, image_format: str, orientatio
             image.load()
             encoded = _encode(image, image_format)
         except (OSError, ValueError, SyntaxError) as error:
-            return ImageRejected("corrupt_image", f"cannot be decoded to drop its EXIF "
-                                 f"orientation: {error}")
+            return ImageRejected(
+                "corrupt_image", f"cannot be decoded to drop its EXIF orientation: {error}"
+            )
         trailing_data = False
-    return CheckedImage(encoded, image_format, image.width, image.height, image.mode,
-                        orientation, exif_fixed=False, reencoded_to_png=False,
-                        exif_tag_removed=True, trailing_data=trailing_data)
+    return CheckedImage(
+        encoded,
+        image_format,
+        image.width,
+        image.height,
+        image.mode,
+        orientation,
+        exif_fixed=False,
+        reencoded_to_png=False,
+        exif_tag_removed=True,
+        trailing_data=trailing_data,
+    )

@@ -1,7 +1,7 @@
 """The VOC ExampleGen's ingest options: defaults and checks, without loading
 TensorFlow, shared by the component and `odweights run` (exit 2 within a second)."""
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from odweights.components.voc_example_gen.image_check import EXIF_FRAMES, EXIF_POLICIES
 from odweights.errors import InvalidOptionsError
@@ -18,24 +18,32 @@ def training_split(splits: Sequence[str]) -> str:
     return "train" if "train" in splits else splits[0]
 
 
-def check_ingest_options(label_map_text: Optional[str], max_rejected_fraction: float,
-                         clip_tolerance: float, exif_policy: str,
-                         exif_frame: Optional[str] = None) -> None:
+def check_ingest_options(
+    label_map_text: str | None,
+    max_rejected_fraction: float,
+    clip_tolerance: float,
+    exif_policy: str,
+    exif_frame: str | None = None,
+) -> None:
     """Raises InvalidOptionsError for an option the VOC ExampleGen cannot use."""
     if label_map_text is not None:
         parse_label_map(label_map_text)
     if not (is_number(max_rejected_fraction) and 0.0 <= max_rejected_fraction <= 1.0):
         raise InvalidOptionsError(
             f"max rejected fraction must be a number in [0, 1] (0.01 allows 1% of images "
-            f"and objects to be rejected), got {max_rejected_fraction!r}")
+            f"and objects to be rejected), got {max_rejected_fraction!r}"
+        )
     if not (is_number(clip_tolerance) and 0.0 <= clip_tolerance < 1.0):
         raise InvalidOptionsError(
             f"clip tolerance must be a number in [0, 1) (a fraction of the image's "
-            f"width/height), got {clip_tolerance!r}")
+            f"width/height), got {clip_tolerance!r}"
+        )
     if exif_policy not in EXIF_POLICIES:
         raise InvalidOptionsError(
-            f"EXIF policy {exif_policy!r}: choose one of {', '.join(EXIF_POLICIES)}")
+            f"EXIF policy {exif_policy!r}: choose one of {', '.join(EXIF_POLICIES)}"
+        )
     if exif_frame not in (None, "") + EXIF_FRAMES:
         raise InvalidOptionsError(
             f"EXIF frame {exif_frame!r}: choose one of {', '.join(EXIF_FRAMES)} (the frame "
-            "the annotation tool drew the boxes in)")
+            "the annotation tool drew the boxes in)"
+        )

@@ -15,7 +15,7 @@ Two layouts:
 import bisect
 import hashlib
 import posixpath
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
 
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
@@ -60,11 +60,13 @@ def pattern_root(input_base: str, pattern: str) -> str:
 def flat_source_id(xml_path: str, root: str) -> str:
     """The XML path relative to the pattern root, without `.xml`: stable across spans."""
     prefix = root.rstrip("/") + "/"
-    relative = xml_path[len(prefix):] if xml_path.startswith(prefix) else posixpath.basename(xml_path)
+    relative = (
+        xml_path[len(prefix) :] if xml_path.startswith(prefix) else posixpath.basename(xml_path)
+    )
     return relative[:-4] if relative.lower().endswith(".xml") else relative
 
 
-def split_file_ids(text: str) -> List[str]:
+def split_file_ids(text: str) -> list[str]:
     """Ids of an ImageSets file: first token of each non-blank line.
 
     Class files (`dog_train.txt`: `000005 -1`) work too: every listed id is used.
@@ -83,8 +85,9 @@ def hash_split_index(source_id: str, split_config: example_gen_pb2.SplitConfig) 
     `partition_feature_name='image/source_id'`: sha256 of the serialised
     bytes feature, modulo the total number of buckets.
     """
-    key = tf.train.Feature(bytes_list=tf.train.BytesList(
-        value=[source_id.encode("utf-8")])).SerializeToString(deterministic=True)
+    key = tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[source_id.encode("utf-8")])
+    ).SerializeToString(deterministic=True)
     bounds = []
     total = 0
     for split in split_config.splits:
@@ -94,7 +97,7 @@ def hash_split_index(source_id: str, split_config: example_gen_pb2.SplitConfig) 
     return bisect.bisect(bounds, bucket)
 
 
-def _available_splits(year_roots: Iterable[str]) -> List[str]:
+def _available_splits(year_roots: Iterable[str]) -> list[str]:
     """The split files' names, for messages (class files, `<class>_<split>.txt`, left out)."""
     names = set()
     for root in year_roots:
@@ -109,7 +112,7 @@ def _is_year_folder(path: str) -> bool:
     return tf.io.gfile.isdir(posixpath.join(path, IMAGE_SETS))
 
 
-def default_hash_buckets(splits: Sequence[str]) -> Dict[str, int]:
+def default_hash_buckets(splits: Sequence[str]) -> dict[str, int]:
     """8 buckets for the first split, 2 for each other one (train 8 / val 2)."""
     return {name: (8 if index == 0 else 2) for index, name in enumerate(splits)}
 
@@ -117,8 +120,8 @@ def default_hash_buckets(splits: Sequence[str]) -> Dict[str, int]:
 def voc_input_configs(
     voc_dir: str,
     splits: Sequence[str] = ("train", "val"),
-    hash_buckets: Optional[Mapping[str, int]] = None,
-) -> Tuple[str, example_gen_pb2.Input, example_gen_pb2.Output]:
+    hash_buckets: Mapping[str, int] | None = None,
+) -> tuple[str, example_gen_pb2.Input, example_gen_pb2.Output]:
     """(input_base, input_config, output_config) for VocExampleGen.
 
     `voc_dir` is a VOCdevkit folder, a single year folder, or a flat folder of
@@ -135,37 +138,59 @@ def voc_input_configs(
     if _is_year_folder(voc_dir):
         input_base, roots, prefix = voc_dir, [voc_dir], ""
     else:
-        years = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(voc_dir)
-                       if _is_year_folder(posixpath.join(voc_dir, name.rstrip("/"))))
+        years = sorted(
+            name.rstrip("/")
+            for name in tf.io.gfile.listdir(voc_dir)
+            if _is_year_folder(posixpath.join(voc_dir, name.rstrip("/")))
+        )
         input_base, roots, prefix = voc_dir, [posixpath.join(voc_dir, y) for y in years], "*/"
     if roots:
         # a chosen name is looked up as it is: `train_small` is a split, not a class file
-        unknown = [name for name in splits if not any(
-            tf.io.gfile.exists(posixpath.join(root, IMAGE_SETS, f"{name}.txt")) for root in roots)]
+        unknown = [
+            name
+            for name in splits
+            if not any(
+                tf.io.gfile.exists(posixpath.join(root, IMAGE_SETS, f"{name}.txt"))
+                for root in roots
+            )
+        ]
         if unknown:
             available = _available_splits(roots)
             raise InvalidOptionsError(
                 f"split(s) {unknown} not found in {voc_dir}: no ImageSets/Main/<split>.txt; "
-                f"available splits: {available or 'none'}")
-        input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=name, pattern=f"{prefix}{IMAGE_SETS}/{name}.txt")
-            for name in splits])
+                f"available splits: {available or 'none'}"
+            )
+        input_config = example_gen_pb2.Input(
+            splits=[
+                example_gen_pb2.Input.Split(name=name, pattern=f"{prefix}{IMAGE_SETS}/{name}.txt")
+                for name in splits
+            ]
+        )
         output_config = example_gen_pb2.Output()
         return input_base, input_config, output_config
 
     if not tf.io.gfile.glob(posixpath.join(voc_dir, FLAT_PATTERN)):
         raise InvalidOptionsError(
             f"{voc_dir} is neither a VOCdevkit folder (VOC2007/, VOC2012/ ... with "
-            "ImageSets/Main), nor a year folder, nor a folder of .xml annotations")
+            "ImageSets/Main), nor a year folder, nor a folder of .xml annotations"
+        )
     buckets = dict(hash_buckets or default_hash_buckets(splits))
     if set(buckets) != set(splits) or any(
-            not isinstance(n, int) or n < 1 for n in buckets.values()):
+        not isinstance(n, int) or n < 1 for n in buckets.values()
+    ):
         raise InvalidOptionsError(
-            f"hash_buckets {buckets} must give a positive integer for each split of {list(splits)}")
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="single_split", pattern=FLAT_PATTERN)])
-    output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-        splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets[name])
-                for name in splits],
-        partition_feature_name=features.SOURCE_ID))
+            f"hash_buckets {buckets} must give a positive integer for each split of {list(splits)}"
+        )
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=FLAT_PATTERN)]
+    )
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets[name])
+                for name in splits
+            ],
+            partition_feature_name=features.SOURCE_ID,
+        )
+    )
     return voc_dir, input_config, output_config

@@ -2,7 +2,7 @@
 `odweights run` refuses a bad --splits within a second."""
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from odweights.errors import InvalidOptionsError
 
@@ -18,7 +18,6 @@ def check_split_names(splits: Sequence[str]) -> None:
         raise InvalidOptionsError("splits: give at least one split name, e.g. ('train', 'val')")
     for name in splits:
         if not _SPLIT_NAME.match(name):
-            raise InvalidOptionsError(
-                f"split name {name!r}: use letters, digits, '_' and '-' only")
+            raise InvalidOptionsError(f"split name {name!r}: use letters, digits, '_' and '-' only")
     if len(set(splits)) != len(splits):
         raise InvalidOptionsError(f"splits: a name is given twice in {list(splits)}")

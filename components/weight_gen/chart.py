@@ -6,7 +6,7 @@ timestamps or other metadata in the PNG).
 
 import io
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -47,8 +47,9 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
     draw.text((MARGIN, 8), title, fill=TEXT, font=font)
     draw.text((counts_left, 30), "objects per class (log scale)", fill=TEXT, font=font)
     axis_max = _axis_end(max(result.weight for result in results))
-    draw.text((weights_left, 30), f"weight on boxes (linear, 0 to {axis_max:g})", fill=TEXT,
-              font=font)
+    draw.text(
+        (weights_left, 30), f"weight on boxes (linear, 0 to {axis_max:g})", fill=TEXT, font=font
+    )
 
     decades = max(1, math.ceil(math.log10(max(max(r.objects for r in results), 1))))
     for decade in range(decades + 1):
@@ -63,7 +64,7 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
     unit_x = weights_left + PANEL_WIDTH / axis_max
     draw.line([(unit_x, plot_top - 4), (unit_x, plot_bottom)], fill=UNIT_LINE)
 
-    for row, (result, name) in enumerate(zip(results, names)):
+    for row, (result, name) in enumerate(zip(results, names, strict=True)):
         top = plot_top + row * ROW_HEIGHT + 3
         bottom = top + ROW_HEIGHT - 6
         text_y = top
@@ -72,15 +73,15 @@ def render_png(results: Sequence[ClassWeight], title: str) -> bytes:
             # log10(n) on an axis from 1e0; one object still gets a visible sliver.
             length = max(2.0, PANEL_WIDTH * math.log10(result.objects) / decades)
             draw.rectangle([counts_left, top, counts_left + length, bottom], fill=COUNT_BAR)
-            draw.text((counts_left + length + 4, text_y), f"{result.objects}",
-                      fill=TEXT, font=font)
+            draw.text((counts_left + length + 4, text_y), f"{result.objects}", fill=TEXT, font=font)
         else:
             draw.text((counts_left + 4, text_y), "0 (unseen)", fill=UNSEEN_TEXT, font=font)
         length = PANEL_WIDTH * result.weight / axis_max
         draw.rectangle([weights_left, top, weights_left + length, bottom], fill=WEIGHT_BAR)
         flags = f" ({', '.join(result.flags)})" if result.flags else ""
-        draw.text((weights_left + length + 4, text_y), f"{result.weight:.3g}{flags}",
-                  fill=TEXT, font=font)
+        draw.text(
+            (weights_left + length + 4, text_y), f"{result.weight:.3g}{flags}", fill=TEXT, font=font
+        )
 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)

@@ -8,7 +8,7 @@ option fails before anything runs.
 """
 
 import json
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -57,8 +57,7 @@ class WeightGenSpec(ComponentSpec):
     INPUTS = {
         STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
         LABEL_MAP_KEY: ChannelParameter(type=LabelMap),
-        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies,
-                                        optional=True),
+        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
     OUTPUTS = {
         CLASS_WEIGHTS_KEY: ChannelParameter(type=ClassWeights),
@@ -71,42 +70,50 @@ class WeightGen(base_component.BaseComponent):
     SPEC_CLASS = WeightGenSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self,
-                 statistics: types.BaseChannel,
-                 label_map: types.BaseChannel,
-                 anomalies: Optional[types.BaseChannel] = None,
-                 method: str = DEFAULT_METHOD,
-                 beta: float = DEFAULT_BETA,
-                 rfs_threshold: float = DEFAULT_RFS_THRESHOLD,
-                 min_weight: Optional[float] = None,
-                 class_weights: Optional[Mapping[str, float]] = None,
-                 default_weight: Optional[float] = None,
-                 split: str = "train",
-                 normalize: Optional[str] = None,
-                 max_weight: Optional[float] = None):
+    def __init__(
+        self,
+        statistics: types.BaseChannel,
+        label_map: types.BaseChannel,
+        anomalies: types.BaseChannel | None = None,
+        method: str = DEFAULT_METHOD,
+        beta: float = DEFAULT_BETA,
+        rfs_threshold: float = DEFAULT_RFS_THRESHOLD,
+        min_weight: float | None = None,
+        class_weights: Mapping[str, float] | None = None,
+        default_weight: float | None = None,
+        split: str = "train",
+        normalize: str | None = None,
+        max_weight: float | None = None,
+    ):
         """Args:
-          statistics: StatisticsGen output, computed with statistics_options().
-          label_map: the VOC ExampleGen's LabelMap; every class of it gets a weight.
-          anomalies: ExampleValidator output; an anomaly in any split stops the run.
-          method: manual | inverse_frequency | inverse_sqrt_frequency | balanced |
-            effective_number | median_frequency | median_frequency_global.
-          beta: effective_number's beta, in [0, 1).
-          rfs_threshold: the repeat-factor threshold t, in (0, 1].
-          min_weight: optional floor of the final weights (> 0).
-          class_weights: {class name: weight > 0}; the weights of method manual,
-            or final weights that override a computed method (held fixed when
-            the scale is solved).
-          default_weight: method manual only: the weight of classes not listed.
-          split: the split whose statistics give the counts.
-          normalize: the scale of the final weights: mean (box-weighted mean 1
-            over the split), max (largest 1) or none (raw). None: mean for the
-            computed methods, none for manual (weights as given).
-          max_weight: optional cap of the final weights (> 0).
+        statistics: StatisticsGen output, computed with statistics_options().
+        label_map: the VOC ExampleGen's LabelMap; every class of it gets a weight.
+        anomalies: ExampleValidator output; an anomaly in any split stops the run.
+        method: manual | inverse_frequency | inverse_sqrt_frequency | balanced |
+          effective_number | median_frequency | median_frequency_global.
+        beta: effective_number's beta, in [0, 1).
+        rfs_threshold: the repeat-factor threshold t, in (0, 1].
+        min_weight: optional floor of the final weights (> 0).
+        class_weights: {class name: weight > 0}; the weights of method manual,
+          or final weights that override a computed method (held fixed when
+          the scale is solved).
+        default_weight: method manual only: the weight of classes not listed.
+        split: the split whose statistics give the counts.
+        normalize: the scale of the final weights: mean (box-weighted mean 1
+          over the split), max (largest 1) or none (raw). None: mean for the
+          computed methods, none for manual (weights as given).
+        max_weight: optional cap of the final weights (> 0).
         """
         options = WeightOptions(
-            method=method, beta=beta, rfs_threshold=rfs_threshold, min_weight=min_weight,
+            method=method,
+            beta=beta,
+            rfs_threshold=rfs_threshold,
+            min_weight=min_weight,
             class_weights={} if class_weights is None else class_weights,
-            default_weight=default_weight, normalize=normalize, max_weight=max_weight)
+            default_weight=default_weight,
+            normalize=normalize,
+            max_weight=max_weight,
+        )
         spec = WeightGenSpec(
             statistics=statistics,
             label_map=label_map,
@@ -117,10 +124,12 @@ class WeightGen(base_component.BaseComponent):
             min_weight=None if min_weight is None else float(min_weight),
             class_weights_json=json.dumps(
                 {name: float(weight) for name, weight in options.class_weights.items()},
-                sort_keys=True),
+                sort_keys=True,
+            ),
             default_weight=None if default_weight is None else float(default_weight),
             normalize=normalize,
             max_weight=None if max_weight is None else float(max_weight),
             split=split,
-            class_weights=types.Channel(type=ClassWeights))
+            class_weights=types.Channel(type=ClassWeights),
+        )
         super().__init__(spec=spec)

@@ -2,7 +2,7 @@
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -25,9 +25,12 @@ MAX_LISTED_ANOMALIES = 20
 class Executor(base_executor.BaseExecutor):
     """Computes the weights of every label-map class from one split's statistics."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         record_maker(output_dict)
         anomalies = input_dict.get("anomalies") or []
         if anomalies:
@@ -41,7 +44,8 @@ class Executor(base_executor.BaseExecutor):
             class_weights=json.loads(exec_properties["class_weights_json"]),
             default_weight=exec_properties.get("default_weight"),
             normalize=exec_properties.get("normalize"),
-            max_weight=exec_properties.get("max_weight"))
+            max_weight=exec_properties.get("max_weight"),
+        )
         split = exec_properties["split"]
 
         label_map_artifact = artifact_utils.get_single_instance(input_dict["label_map"])
@@ -53,9 +57,11 @@ class Executor(base_executor.BaseExecutor):
         if split not in splits:
             raise BadInputError(
                 f"the statistics have no split {split!r} to count classes in (they have: "
-                f"{', '.join(splits)}); choose one of those with the weights' split option")
+                f"{', '.join(splits)}); choose one of those with the weights' split option"
+            )
         stats = statistics_counts.dataset_statistics(
-            stats_artifact_utils.load_statistics(stats_artifact, split).proto())
+            stats_artifact_utils.load_statistics(stats_artifact, split).proto()
+        )
         num_images, counts = statistics_counts.class_counts(stats, label_map)
         results = weighting.compute(counts, num_images, options)
 
@@ -66,27 +72,32 @@ class Executor(base_executor.BaseExecutor):
         _record_properties(output, document, results)
 
 
-def _chart_title(document: Dict[str, Any]) -> str:
+def _chart_title(document: dict[str, Any]) -> str:
     mean = document["mean_box_weight"]
-    return (f"class weights: method {document['method']}, normalize {document['normalize']}"
-            f"{'' if mean is None else f' (box-weighted mean {mean:.4g})'}, split "
-            f"{document['split']}, {document['num_images']} images, "
-            f"{document['num_objects']} objects, {len(document['classes'])} classes")
+    return (
+        f"class weights: method {document['method']}, normalize {document['normalize']}"
+        f"{'' if mean is None else f' (box-weighted mean {mean:.4g})'}, split "
+        f"{document['split']}, {document['num_images']} images, "
+        f"{document['num_objects']} objects, {len(document['classes'])} classes"
+    )
 
 
-def _record_properties(artifact: types.Artifact, document: Dict[str, Any],
-                       results: List[weighting.ClassWeight]) -> None:
+def _record_properties(
+    artifact: types.Artifact, document: dict[str, Any], results: list[weighting.ClassWeight]
+) -> None:
     """The facts of class_weights.json that people query in ML Metadata."""
     unseen = [result.name for result in results if weighting.FLAG_UNSEEN in result.flags]
     artifact.set_string_custom_property("method", document["method"])
-    artifact.set_string_custom_property("parameters", json.dumps(
-        document["parameters"], sort_keys=True))
+    artifact.set_string_custom_property(
+        "parameters", json.dumps(document["parameters"], sort_keys=True)
+    )
     artifact.set_string_custom_property("split", document["split"])
     artifact.set_int_custom_property("num_classes", len(results))
     artifact.set_int_custom_property("num_images", document["num_images"])
     artifact.set_int_custom_property("num_objects", document["num_objects"])
     artifact.set_float_custom_property(
-        "weight_ratio", class_weights_io.fixed_float(weighting.weight_ratio(results)))
+        "weight_ratio", class_weights_io.fixed_float(weighting.weight_ratio(results))
+    )
     artifact.set_string_custom_property("unseen_classes", ",".join(unseen))
     artifact.set_string_custom_property("normalize", document["normalize"])
     for key in ("min_weight", "max_weight", "mean_box_weight"):
@@ -98,19 +109,21 @@ def raise_on_anomalies(anomalies_artifact: types.Artifact) -> None:
     """BadInputError listing every anomaly ExampleValidator found, in any split."""
     found = []
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split),
-                            example_validator_executor.DEFAULT_FILE_NAME)
+        path = os.path.join(
+            artifact_utils.get_split_uri([anomalies_artifact], split),
+            example_validator_executor.DEFAULT_FILE_NAME,
+        )
         with tf.io.gfile.GFile(path, "rb") as file:
             anomalies = anomalies_pb2.Anomalies.FromString(file.read())
         for feature, info in sorted(anomalies.anomaly_info.items()):
             found.append(f"split {split}, feature {feature}: {info.description}")
         if anomalies.HasField("dataset_anomaly_info"):
-            found.append(f"split {split}, dataset: "
-                         f"{anomalies.dataset_anomaly_info.description}")
+            found.append(f"split {split}, dataset: {anomalies.dataset_anomaly_info.description}")
     if found:
         listed = found[:MAX_LISTED_ANOMALIES]
         if len(found) > len(listed):
             listed.append(f"... and {len(found) - len(listed)} more")
         raise BadInputError(
             "ExampleValidator found anomalies, which stop the run; fix the data (or the "
-            f"schema) and run again: {len(found)} anomalies:\n  " + "\n  ".join(listed))
+            f"schema) and run again: {len(found)} anomalies:\n  " + "\n  ".join(listed)
+        )

@@ -10,7 +10,7 @@ objects in the images containing the class (D_c). TFDV lists only
 values was truncated and is refused.
 """
 
-from typing import Dict, List, Mapping, Tuple
+from collections.abc import Mapping
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -33,11 +33,13 @@ def statistics_options() -> tfdv.StatsOptions:
     return tfdv.StatsOptions(
         feature_allowlist=list(features.STATISTICS_KEYS),
         num_top_values=MAX_LISTED_VALUES,
-        num_rank_histogram_buckets=MAX_LISTED_VALUES)
+        num_rank_histogram_buckets=MAX_LISTED_VALUES,
+    )
 
 
-def dataset_statistics(stats_list: statistics_pb2.DatasetFeatureStatisticsList
-                       ) -> statistics_pb2.DatasetFeatureStatistics:
+def dataset_statistics(
+    stats_list: statistics_pb2.DatasetFeatureStatisticsList,
+) -> statistics_pb2.DatasetFeatureStatistics:
     """The statistics of all examples (not of a slice) of one split."""
     if len(stats_list.datasets) == 1:
         return stats_list.datasets[0]
@@ -46,11 +48,11 @@ def dataset_statistics(stats_list: statistics_pb2.DatasetFeatureStatisticsList
             return dataset
     raise BadInputError(
         f"the statistics hold {len(stats_list.datasets)} slices and none named "
-        f"{tfdv.constants.DEFAULT_SLICE_KEY!r}; run StatisticsGen without slicing")
+        f"{tfdv.constants.DEFAULT_SLICE_KEY!r}; run StatisticsGen without slicing"
+    )
 
 
-def value_counts(stats: statistics_pb2.DatasetFeatureStatistics,
-                 feature: str) -> Dict[str, int]:
+def value_counts(stats: statistics_pb2.DatasetFeatureStatistics, feature: str) -> dict[str, int]:
     """{value: occurrences} of a string feature, verified to be complete."""
     for feature_stats in stats.features:
         if tuple(feature_stats.path.step) == (feature,) or feature_stats.name == feature:
@@ -59,12 +61,14 @@ def value_counts(stats: statistics_pb2.DatasetFeatureStatistics,
         raise BadInputError(
             f"the statistics have no feature {feature!r}; run StatisticsGen on the VOC "
             "ExampleGen's examples with stats_options=statistics_options() "
-            "(odweights.components.weight_gen.statistics_counts)")
+            "(odweights.components.weight_gen.statistics_counts)"
+        )
     if feature_stats.WhichOneof("stats") != "string_stats":
         raise BadInputError(
             f"feature {feature!r} has no string statistics (type "
             f"{statistics_pb2.FeatureNameStatistics.Type.Name(feature_stats.type)}); "
-            "it must hold class names")
+            "it must hold class names"
+        )
     string_stats = feature_stats.string_stats
     counts = {top.value: int(round(top.frequency)) for top in string_stats.top_values}
     listed = sum(counts.values())
@@ -74,27 +78,37 @@ def value_counts(stats: statistics_pb2.DatasetFeatureStatistics,
             f"the statistics of {feature!r} list {len(counts)} values adding up to {listed} "
             f"of its {total} values: TFDV truncated the list (num_top_values). Run "
             "StatisticsGen with stats_options=statistics_options() "
-            "(odweights.components.weight_gen.statistics_counts), which lists every class")
+            "(odweights.components.weight_gen.statistics_counts), which lists every class"
+        )
     return counts
 
 
-def class_counts(stats: statistics_pb2.DatasetFeatureStatistics,
-                 label_map: Mapping[str, int]) -> Tuple[int, List[ClassCount]]:
+def class_counts(
+    stats: statistics_pb2.DatasetFeatureStatistics, label_map: Mapping[str, int]
+) -> tuple[int, list[ClassCount]]:
     """(number of images, counts of every label-map class in id order)."""
     objects = value_counts(stats, features.CLASS_TEXT)
     images = value_counts(stats, features.CLASSES_IN_IMAGE)
     objects_in_images = value_counts(stats, features.OBJECTS_IN_IMAGES_WITH_CLASS)
-    for feature, counts in ((features.CLASS_TEXT, objects),
-                            (features.CLASSES_IN_IMAGE, images),
-                            (features.OBJECTS_IN_IMAGES_WITH_CLASS, objects_in_images)):
+    for feature, counts in (
+        (features.CLASS_TEXT, objects),
+        (features.CLASSES_IN_IMAGE, images),
+        (features.OBJECTS_IN_IMAGES_WITH_CLASS, objects_in_images),
+    ):
         unknown = sorted(set(counts) - set(label_map))
         if unknown:
             raise BadInputError(
                 f"the statistics of {feature!r} hold classes that are not in the label map: "
-                f"{', '.join(unknown)}; the examples and the label map do not belong together")
+                f"{', '.join(unknown)}; the examples and the label map do not belong together"
+            )
     ordered = sorted(label_map.items(), key=lambda item: item[1])
     return stats.num_examples, [
-        ClassCount(name=name, id=class_id, objects=objects.get(name, 0),
-                   images=images.get(name, 0),
-                   objects_in_images_with_class=objects_in_images.get(name, 0))
-        for name, class_id in ordered]
+        ClassCount(
+            name=name,
+            id=class_id,
+            objects=objects.get(name, 0),
+            images=images.get(name, 0),
+            objects_in_images_with_class=objects_in_images.get(name, 0),
+        )
+        for name, class_id in ordered
+    ]

@@ -4,14 +4,15 @@ The file format itself (names, rounding, writing, reading) is shared with the
 components that read the weights, so it lives in `odweights.class_weights_io`.
 """
 
-from typing import Any, Dict, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from odweights.class_weights_io import fixed_float
 from odweights.components.weight_gen.weighting import ClassWeight, WeightOptions, mean_box_weight
 
 
-def _fixed_parameters(parameters: Mapping[str, Any]) -> Dict[str, Any]:
-    fixed: Dict[str, Any] = {}
+def _fixed_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    fixed: dict[str, Any] = {}
     for key, value in parameters.items():
         if isinstance(value, Mapping):
             fixed[key] = _fixed_parameters(value)
@@ -22,8 +23,9 @@ def _fixed_parameters(parameters: Mapping[str, Any]) -> Dict[str, Any]:
     return fixed
 
 
-def class_weights_document(options: WeightOptions, split: str, num_images: int,
-                           results: Sequence[ClassWeight]) -> Dict[str, Any]:
+def class_weights_document(
+    options: WeightOptions, split: str, num_images: int, results: Sequence[ClassWeight]
+) -> dict[str, Any]:
     """The content of class_weights.json: classes in label-map id order.
 
     `normalize` is the scale that applied (the method's default if none was

@@ -13,7 +13,8 @@ import contextlib
 import json
 import logging
 import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import apache_beam as beam
 from tfx import types
@@ -30,16 +31,21 @@ from odweights.tfrecord_crc import use_hardware_crc32c
 use_hardware_crc32c()  # here, so that Beam workers that import this module use it too
 
 
-def weights_by_class(document: Mapping[str, Any]) -> Dict[str, float]:
+def weights_by_class(document: Mapping[str, Any]) -> dict[str, float]:
     """{class name: final weight} of a class_weights.json document, checked."""
     weights = {}
     for entry in document.get("classes") or []:
         name, weight = entry["name"], entry["weight"]
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                or not math.isfinite(weight) or weight <= 0:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not math.isfinite(weight)
+            or weight <= 0
+        ):
             raise BadInputError(
                 f"class_weights.json: class {name!r} has weight {weight!r}; a box weight is "
-                "a finite number > 0 (see docs/weights.md): recompute them with WeightGen")
+                "a finite number > 0 (see docs/weights.md): recompute them with WeightGen"
+            )
         if name in weights:
             raise BadInputError(f"class_weights.json lists class {name!r} twice")
         weights[name] = float(weight)
@@ -48,8 +54,7 @@ def weights_by_class(document: Mapping[str, Any]) -> Dict[str, float]:
     return weights
 
 
-def custom_config_with_weights(custom_config_json: Optional[str],
-                               weights: Mapping[str, float]) -> str:
+def custom_config_with_weights(custom_config_json: str | None, weights: Mapping[str, float]) -> str:
     """The component's custom_config (JSON) with the weights added under 'class_weights'."""
     config = json.loads(custom_config_json) if custom_config_json else {}
     config = dict(config or {})
@@ -62,19 +67,21 @@ def custom_config_with_weights(custom_config_json: Optional[str],
 TRANSFORM_HOOKS = ("_EncodeAndWrite", "_RecordBatchToExamplesFn")
 
 
-def missing_transform_hooks() -> List[str]:
+def missing_transform_hooks() -> list[str]:
     """The hooks this TFX's Transform lacks, as names to log; [] where the swap works."""
     processor = getattr(transform_executor, "TransformProcessor", None)
     if processor is None:
         return ["TransformProcessor"]
-    return [f"TransformProcessor.{name}" for name in TRANSFORM_HOOKS
-            if not hasattr(processor, name)]
+    return [
+        f"TransformProcessor.{name}" for name in TRANSFORM_HOOKS if not hasattr(processor, name)
+    ]
 
 
 _PROCESSOR = getattr(transform_executor, "TransformProcessor", None)
 
 
 if not missing_transform_hooks():
+
     class _UncompressedTransformProcessor(_PROCESSOR):
         """TFX's TransformProcessor, writing TFRecords without compression."""
 
@@ -84,14 +91,17 @@ if not missing_transform_hooks():
         def _EncodeAndWrite(pcoll, schema, file_format, output_path):
             if file_format != labels.FORMAT_TFRECORD:
                 return pcoll | _PROCESSOR._EncodeAndWrite(
-                    schema=schema, file_format=file_format, output_path=output_path)
-            return (pcoll
-                    | "EncodeAndSerialize" >> beam.ParDo(
-                        _PROCESSOR._RecordBatchToExamplesFn(schema))
-                    | "ExtractExamples" >> beam.Values()
-                    | "WriteToTFRecord" >> beam.io.WriteToTFRecord(
-                        output_path,
-                        compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED))
+                    schema=schema, file_format=file_format, output_path=output_path
+                )
+            return (
+                pcoll
+                | "EncodeAndSerialize" >> beam.ParDo(_PROCESSOR._RecordBatchToExamplesFn(schema))
+                | "ExtractExamples" >> beam.Values()
+                | "WriteToTFRecord"
+                >> beam.io.WriteToTFRecord(
+                    output_path, compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED
+                )
+            )
 
 
 @contextlib.contextmanager
@@ -100,8 +110,10 @@ def _uncompressed_output() -> Iterator[None]:
     the swap lasts one execution (TFX's orchestrators run one at a time per process)."""
     missing = missing_transform_hooks()
     if missing:
-        logging.warning("This TFX's Transform has no %s: the transformed examples stay "
-                        "GZIP-compressed.", ", ".join(missing))
+        logging.warning(
+            "This TFX's Transform has no %s: the transformed examples stay GZIP-compressed.",
+            ", ".join(missing),
+        )
         yield
         return
     transform_executor.TransformProcessor = _UncompressedTransformProcessor
@@ -115,17 +127,23 @@ class Executor(transform_executor.Executor):
     """Reads the `class_weights` input, then runs TFX's Transform executor (uncompressed
     output)."""
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         record_maker(output_dict)
         class_weights_uri = artifact_utils.get_single_uri(input_dict[CLASS_WEIGHTS_KEY])
         weights = weights_by_class(load_class_weights(class_weights_uri))
         transform_properties = dict(exec_properties)
         transform_properties[standard_component_specs.CUSTOM_CONFIG_KEY] = (
             custom_config_with_weights(
-                exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY), weights))
-        transform_inputs = {key: artifacts for key, artifacts in input_dict.items()
-                            if key != CLASS_WEIGHTS_KEY}
+                exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY), weights
+            )
+        )
+        transform_inputs = {
+            key: artifacts for key, artifacts in input_dict.items() if key != CLASS_WEIGHTS_KEY
+        }
         with _uncompressed_output():
             super().Do(transform_inputs, output_dict, transform_properties)

@@ -24,10 +24,8 @@ from odweights.pipelines.options import PipelineOptions
 pytestmark = pytest.mark.e2e
 
 NUM_IMAGES = 16
-PORTABLE_RUNNER = ("--runner=PortableRunner", "--job_endpoint=embed",
-                   "--environment_type=LOOPBACK")
-MULTI_PROCESS_DIRECT_RUNNER = ("--direct_running_mode=multi_processing",
-                               "--direct_num_workers=2")
+PORTABLE_RUNNER = ("--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
+MULTI_PROCESS_DIRECT_RUNNER = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 # input_reader.config names the export folder, which differs between runs.
 READER_CONFIG = "input_reader.config"
 
@@ -35,8 +33,11 @@ READER_CONFIG = "input_reader.config"
 def _run_export(voc_dir: str, output_dir: str, beam_args=()) -> dict:
     """{file name: bytes} of the export of one fresh `odweights run`, without report.html,
     which describes its run (paths, ML Metadata ids, times: docs/report.md)."""
-    run.run(PipelineOptions(voc_dir=voc_dir, beam_args=tuple(beam_args)),
-            output_dir, stream=io.StringIO())
+    run.run(
+        PipelineOptions(voc_dir=voc_dir, beam_args=tuple(beam_args)),
+        output_dir,
+        stream=io.StringIO(),
+    )
     export_dir = os.path.join(output_dir, local_runner.EXPORT_DIR)
     export = {}
     for name in sorted(set(os.listdir(export_dir)) - {REPORT_FILE}):
@@ -64,10 +65,12 @@ def default_export(voc_dir, tmp_path_factory):
     return _run_export(voc_dir, str(tmp_path_factory.mktemp("default")))
 
 
-@pytest.mark.parametrize("beam_args", [PORTABLE_RUNNER, MULTI_PROCESS_DIRECT_RUNNER],
-                         ids=["portable_runner_embedded_loopback", "direct_multi_processing"])
-def test_export_is_byte_identical_to_the_default_run(voc_dir, default_export, beam_args,
-                                                      tmp_path):
+@pytest.mark.parametrize(
+    "beam_args",
+    [PORTABLE_RUNNER, MULTI_PROCESS_DIRECT_RUNNER],
+    ids=["portable_runner_embedded_loopback", "direct_multi_processing"],
+)
+def test_export_is_byte_identical_to_the_default_run(voc_dir, default_export, beam_args, tmp_path):
     export = _run_export(voc_dir, str(tmp_path / "out"), beam_args)
     assert sorted(export) == sorted(default_export)
     assert any(name.startswith("train.record-") for name in export)

@@ -42,10 +42,21 @@ IMAGE = "registry.example/odweights:test"
 # workers (the DirectRunner ignores it); on Dataflow it gives the workers odweights.
 BEAM_ARG = f"--sdk_container_image={IMAGE}"
 # Every task, in dependency order, as a launcher runs them.
-EXECUTED_TASKS = ("VocExampleGen", "StatisticsGen", "OdApiSchemaGen", "ExampleValidator",
-                  "WeightGen", "WeightedTransform", "OdExport")
-CUSTOM_TYPES = (artifact_types.LabelMap, artifact_types.IngestReport,
-                artifact_types.ClassWeights, artifact_types.OdApiExport)
+EXECUTED_TASKS = (
+    "VocExampleGen",
+    "StatisticsGen",
+    "OdApiSchemaGen",
+    "ExampleValidator",
+    "WeightGen",
+    "WeightedTransform",
+    "OdExport",
+)
+CUSTOM_TYPES = (
+    artifact_types.LabelMap,
+    artifact_types.IngestReport,
+    artifact_types.ClassWeights,
+    artifact_types.OdApiExport,
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +66,24 @@ def compiled(tmp_path_factory):
     summary = sample_data.write_dataset(str(folder / "data"), num_images=12, seed=3)
     pipeline_root = str(folder / "root")
     output = folder / "pipeline.json"
-    exit_code = cli.main([
-        "compile-kubeflow", "--output", str(output), "--image", IMAGE,
-        "--pipeline-root", pipeline_root,
-        "--voc-dir", summary.dataset_dir,
-        "--method", "inverse_frequency", "--max-weight", "3", f"--beam-arg={BEAM_ARG}"])
+    exit_code = cli.main(
+        [
+            "compile-kubeflow",
+            "--output",
+            str(output),
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            pipeline_root,
+            "--voc-dir",
+            summary.dataset_dir,
+            "--method",
+            "inverse_frequency",
+            "--max-weight",
+            "3",
+            f"--beam-arg={BEAM_ARG}",
+        ]
+    )
     assert exit_code == 0
     job = pipeline_spec_pb2.PipelineJob()
     json_format.Parse(output.read_text(), job)  # strict: no unknown fields
@@ -76,8 +100,10 @@ def _container(spec, task_name):
 
 def _artifact_titles(spec):
     for component in spec.components.values():
-        for definitions in (component.input_definitions.artifacts,
-                            component.output_definitions.artifacts):
+        for definitions in (
+            component.input_definitions.artifacts,
+            component.output_definitions.artifacts,
+        ):
             for artifact_spec in definitions.values():
                 schema = artifact_spec.artifact_type
                 if schema.WhichOneof("kind") == "schema_title":
@@ -95,10 +121,12 @@ def test_compiles_every_component_with_the_image_and_beam_args(compiled):
     assert job.runtime_config.gcs_output_directory == pipeline_root
     assert list(tasks["StatisticsGen"].dependent_tasks) == ["VocExampleGen"]
     assert set(tasks["OdExport"].dependent_tasks) == {
-        "VocExampleGen", "WeightGen", "WeightedTransform"}
+        "VocExampleGen",
+        "WeightGen",
+        "WeightedTransform",
+    }
     publish_dir = tasks["OdExport"].inputs.parameters["publish_dir"].runtime_value.constant
-    assert publish_dir.string_value == os.path.join(pipeline_root,
-                                                    kubeflow_v2_runner.EXPORT_FOLDER)
+    assert publish_dir.string_value == os.path.join(pipeline_root, kubeflow_v2_runner.EXPORT_FOLDER)
     method = tasks["WeightGen"].inputs.parameters["method"].runtime_value.constant
     assert method.string_value == "inverse_frequency"
     max_weight = tasks["WeightGen"].inputs.parameters["max_weight"].runtime_value.constant
@@ -128,7 +156,8 @@ def test_every_executor_class_path_and_command_is_importable(compiled):
         container = _container(spec, name)
         args = container["args"]
         executor_class = import_utils.import_class_by_path(
-            args[args.index("--executor_class_path") + 1])
+            args[args.index("--executor_class_path") + 1]
+        )
         assert issubclass(executor_class, base_executor.BaseExecutor), name
         command = container["command"]
         assert command[:2] == ["python", "-m"]
@@ -150,8 +179,12 @@ def test_custom_artifact_types_are_valid_for_kfp_v2_and_resolve_in_the_container
 
 def test_yaml_output_is_a_pipeline_spec(compiled):
     _, spec, summary, pipeline_root, folder = compiled
-    options = PipelineOptions(voc_dir=summary.dataset_dir, method="inverse_frequency",
-                              max_weight=3.0, beam_args=(BEAM_ARG,))
+    options = PipelineOptions(
+        voc_dir=summary.dataset_dir,
+        method="inverse_frequency",
+        max_weight=3.0,
+        beam_args=(BEAM_ARG,),
+    )
     output = folder / "pipeline.yaml"
     kubeflow_v2_runner.compile_pipeline(options, str(output), IMAGE, pipeline_root)
     from_yaml = pipeline_spec_pb2.PipelineSpec()
@@ -173,9 +206,24 @@ def test_compiles_a_gs_voc_dir_without_credentials_and_never_reads_it(monkeypatc
     output = tmp_path / "pipeline.json"
     voc_dir = "gs://odweights-test-no-such-bucket/VOCdevkit"
     process = subprocess.run(
-        [sys.executable, "-m", "odweights.app.cli", "compile-kubeflow", "--output", str(output),
-         "--image", IMAGE, "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
-         "--voc-dir", voc_dir], capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "odweights.app.cli",
+            "compile-kubeflow",
+            "--output",
+            str(output),
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            "gs://odweights-test-no-such-bucket/root",
+            "--voc-dir",
+            voc_dir,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert process.returncode == 0, process.stderr
     assert process.stderr == ""
     lines = process.stdout.splitlines()
@@ -183,7 +231,8 @@ def test_compiles_a_gs_voc_dir_without_credentials_and_never_reads_it(monkeypatc
     assert lines[0].startswith(f"odweights: wrote {output} (7 tasks); submit it with ")
     job = json.loads(output.read_text())
     parameters = job["pipelineSpec"]["root"]["dag"]["tasks"]["VocExampleGen"]["inputs"][
-        "parameters"]
+        "parameters"
+    ]
     assert parameters["input_base"]["runtimeValue"]["constant"] == voc_dir
 
 
@@ -191,37 +240,63 @@ def test_reading_gs_without_credentials_names_the_cause(monkeypatch, tmp_path, c
     _without_google_credentials(monkeypatch, tmp_path)
     from odweights.components.voc_example_gen import layout
     from odweights.errors import InvalidOptionsError
+
     # What the VOC ExampleGen does first when it runs.
     with pytest.raises(InvalidOptionsError, match="no Google Cloud credentials on this machine"):
         layout.voc_input_configs("gs://odweights-test-no-such-bucket/VOCdevkit")
     # The label map is read while compiling.
-    exit_code = cli.main([
-        "compile-kubeflow", "--output", str(tmp_path / "p.json"), "--image", IMAGE,
-        "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
-        "--voc-dir", "gs://odweights-test-no-such-bucket/VOCdevkit",
-        "--label-map", "gs://odweights-test-no-such-bucket/label_map.pbtxt"])
+    exit_code = cli.main(
+        [
+            "compile-kubeflow",
+            "--output",
+            str(tmp_path / "p.json"),
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            "gs://odweights-test-no-such-bucket/root",
+            "--voc-dir",
+            "gs://odweights-test-no-such-bucket/VOCdevkit",
+            "--label-map",
+            "gs://odweights-test-no-such-bucket/label_map.pbtxt",
+        ]
+    )
     assert exit_code == 2
     assert "no Google Cloud credentials on this machine" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
 
 
 def test_warns_about_local_inputs_with_a_remote_root_and_caches_ingest_on_request(
-        compiled, tmp_path, capsys):
+    compiled, tmp_path, capsys
+):
     _, _, summary, _, _ = compiled
     label_map = tmp_path / "label_map.pbtxt"
     label_map.write_text("item { id: 1 name: 'cat' }\n")
     output = tmp_path / "pipeline.json"
     capsys.readouterr()
-    exit_code = cli.main([
-        "compile-kubeflow", "--output", str(output), "--image", IMAGE,
-        "--pipeline-root", "gs://odweights-test-no-such-bucket/root",
-        "--voc-dir", summary.dataset_dir, "--label-map", str(label_map), "--ingest-cache"])
+    exit_code = cli.main(
+        [
+            "compile-kubeflow",
+            "--output",
+            str(output),
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            "gs://odweights-test-no-such-bucket/root",
+            "--voc-dir",
+            summary.dataset_dir,
+            "--label-map",
+            str(label_map),
+            "--ingest-cache",
+        ]
+    )
     captured = capsys.readouterr()
     assert exit_code == 0
     warnings = captured.err.splitlines()
     assert len(warnings) == 2
-    assert warnings[0].startswith(f"odweights: warning: --voc-dir {summary.dataset_dir} is a "
-                                  "local path but --pipeline-root is remote")
+    assert warnings[0].startswith(
+        f"odweights: warning: --voc-dir {summary.dataset_dir} is a "
+        "local path but --pipeline-root is remote"
+    )
     assert warnings[1].startswith(f"odweights: warning: --label-map {label_map} is a local path")
     assert len(captured.out.splitlines()) == 1
     task = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["VocExampleGen"]
@@ -230,10 +305,19 @@ def test_warns_about_local_inputs_with_a_remote_root_and_caches_ingest_on_reques
 
 def test_refuses_an_unknown_output_type(compiled):
     _, _, summary, pipeline_root, folder = compiled
-    exit_code = cli.main([
-        "compile-kubeflow", "--output", str(folder / "pipeline.txt"), "--image", IMAGE,
-        "--pipeline-root", pipeline_root,
-        "--voc-dir", summary.dataset_dir])
+    exit_code = cli.main(
+        [
+            "compile-kubeflow",
+            "--output",
+            str(folder / "pipeline.txt"),
+            "--image",
+            IMAGE,
+            "--pipeline-root",
+            pipeline_root,
+            "--voc-dir",
+            summary.dataset_dir,
+        ]
+    )
     assert exit_code == 2
     assert not (folder / "pipeline.txt").exists()
 
@@ -252,7 +336,8 @@ def _executor_input(spec, task_name, produced, task_root):
     for name in component.input_definitions.artifacts:
         source = task.inputs.artifacts[name].task_output_artifact
         executor_input.inputs.artifacts[name].artifacts.add().CopyFrom(
-            produced[(source.producer_task, source.output_artifact_key)])
+            produced[(source.producer_task, source.output_artifact_key)]
+        )
     for name, definition in component.output_definitions.artifacts.items():
         artifact = executor_input.outputs.artifacts[name].artifacts.add()
         artifact.name = f"{task_name}.{name}"
@@ -282,8 +367,7 @@ def _run(container, executor_input, in_process):
                 else:
                     os.environ[name] = value
     else:
-        subprocess.run([sys.executable] + command[1:] + args, check=True,
-                       env={**os.environ, **env})
+        subprocess.run([sys.executable] + command[1:] + args, check=True, env={**os.environ, **env})
     output = pipeline_spec_pb2.ExecutorOutput()
     json_format.Parse(tf.io.gfile.GFile(executor_input.outputs.output_file).read(), output)
     return output
@@ -327,7 +411,8 @@ def test_voc_example_gen_runs_from_the_compiled_spec(compiled, launched):
     # Layout, span and fingerprint resolved by the executor itself (no driver ran).
     _, input_config, _ = voc_input_configs(summary.dataset_dir, ("train", "val"))
     assert metadata["input_fingerprint"] == compute_input_fingerprint(
-        summary.dataset_dir, input_config)
+        summary.dataset_dir, input_config
+    )
     assert metadata.get("span", metadata.get("custom:span")) == 0
     # The payload it really holds: uncompressed TFRecords, no GZIP claim.
     assert metadata["compression"] == "UNCOMPRESSED"
@@ -338,7 +423,8 @@ def test_voc_example_gen_runs_from_the_compiled_spec(compiled, launched):
         assert records == summary.split_images[split], split
     label_map_uri = launched[("VocExampleGen", "label_map")].uri
     label_map = parse_label_map(
-        tf.io.gfile.GFile(os.path.join(label_map_uri, LABEL_MAP_FILE)).read())
+        tf.io.gfile.GFile(os.path.join(label_map_uri, LABEL_MAP_FILE)).read()
+    )
     assert set(label_map) == set(summary.class_counts)
 
 
@@ -346,13 +432,15 @@ def test_voc_example_gen_runs_from_the_compiled_spec(compiled, launched):
 def test_weight_gen_runs_from_the_compiled_spec_on_upstream_outputs(compiled, launched):
     _, _, summary, _, _ = compiled
     class_weights = launched[("WeightGen", "class_weights")]
-    document = json.loads(tf.io.gfile.GFile(
-        os.path.join(class_weights.uri, CLASS_WEIGHTS_FILE)).read())
+    document = json.loads(
+        tf.io.gfile.GFile(os.path.join(class_weights.uri, CLASS_WEIGHTS_FILE)).read()
+    )
     assert document["method"] == "inverse_frequency"
     assert document["split"] == "train"
     objects = {entry["name"]: entry["objects"] for entry in document["classes"]}
-    expected = {name: summary.split_class_counts["train"].get(name, 0)
-                for name in summary.class_counts}
+    expected = {
+        name: summary.split_class_counts["train"].get(name, 0) for name in summary.class_counts
+    }
     assert objects == expected
     # The default scale (docs/weights.md), with the --max-weight given at compile time.
     assert (document["normalize"], document["max_weight"]) == ("mean", 3.0)
@@ -378,14 +466,16 @@ def test_the_whole_compiled_pipeline_runs_and_publishes_the_export(compiled, lau
             assert hashlib.sha256(file.read()).hexdigest() == sha256, name
     for split in ("train", "val"):
         records = tf.io.gfile.glob(os.path.join(publish_dir, f"{split}.record-*"))
-        examples = [tf.train.Example.FromString(record.numpy())
-                    for record in tf.data.TFRecordDataset(records)]  # uncompressed
+        examples = [
+            tf.train.Example.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(records)
+        ]  # uncompressed
         assert len(examples) == summary.split_images[split], split
         for example in examples:
             features = example.features.feature
-            assert (len(features[WEIGHT].float_list.value)
-                    == len(features[CLASS_TEXT].bytes_list.value))
-
+            assert len(features[WEIGHT].float_list.value) == len(
+                features[CLASS_TEXT].bytes_list.value
+            )
 
 
 @pytest.mark.e2e
@@ -399,12 +489,15 @@ def test_every_task_records_its_maker_with_the_component_image(launched):
         assert recorded, (task, key)
         assert recorded["component_image"] == IMAGE, (task, key)
         assert {field: recorded[field] for field in maker.DISTRIBUTIONS} == {
-            field: now[field] for field in maker.DISTRIBUTIONS}, (task, key)
+            field: now[field] for field in maker.DISTRIBUTIONS
+        }, (task, key)
 
 
 # The component image of each stack (docs/platforms.md): {TFX version: (Dockerfile, lock)}.
-DOCKERFILES = {"1.16.0": ("Dockerfile", "requirements.lock"),
-               "1.21.0": ("Dockerfile.tfx-1.21", "requirements-tfx-1.21.lock")}
+DOCKERFILES = {
+    "1.16.0": ("Dockerfile", "requirements.lock"),
+    "1.21.0": ("Dockerfile.tfx-1.21", "requirements-tfx-1.21.lock"),
+}
 
 
 @pytest.mark.parametrize("tfx_version", sorted(DOCKERFILES))
@@ -418,7 +511,8 @@ def test_dockerfile_is_the_pinned_tfx_image_plus_every_source_folder(tfx_version
     with open(os.path.join(repository, "pyproject.toml")) as file:
         package_dir = re.search(r"^package-dir = \{(.*)\}$", file.read(), re.MULTILINE).group(1)
     assert re.findall(r"^FROM (\S+)$", dockerfile, re.MULTILINE) == [
-        f"tensorflow/tfx:{tfx_version}"]
+        f"tensorflow/tfx:{tfx_version}"
+    ]
     source_folders = set(re.findall(r'= "(\w+)"', package_dir))
     assert source_folders == {"odweights", "components", "pipelines", "app"}
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, re.MULTILINE))

@@ -26,8 +26,15 @@ from odweights.label_map import parse_label_map
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = ("VocExampleGen", "StatisticsGen", "OdApiSchemaGen", "ExampleValidator",
-              "WeightGen", "WeightedTransform", "OdExport")
+COMPONENTS = (
+    "VocExampleGen",
+    "StatisticsGen",
+    "OdApiSchemaGen",
+    "ExampleValidator",
+    "WeightGen",
+    "WeightedTransform",
+    "OdExport",
+)
 NUM_IMAGES = 40
 
 
@@ -36,15 +43,22 @@ def _run_cli(argv):
     started = time.monotonic()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = cli.main(argv)
-    return {"code": code, "out": stdout.getvalue(), "err": stderr.getvalue(),
-            "seconds": time.monotonic() - started}
+    return {
+        "code": code,
+        "out": stdout.getvalue(),
+        "err": stderr.getvalue(),
+        "seconds": time.monotonic() - started,
+    }
 
 
 def _export_hashes(export_dir):
     """sha256 of the exported files. report.html is left out: it describes its run (paths,
     ML Metadata ids, recorded times), so it differs between runs (docs/report.md)."""
-    return {name: hashlib.sha256(open(os.path.join(export_dir, name), "rb").read()).hexdigest()
-            for name in sorted(os.listdir(export_dir)) if name != REPORT_FILE}
+    return {
+        name: hashlib.sha256(open(os.path.join(export_dir, name), "rb").read()).hexdigest()
+        for name in sorted(os.listdir(export_dir))
+        if name != REPORT_FILE
+    }
 
 
 def _manifest(out):
@@ -66,7 +80,8 @@ def _latest_run_states(metadata_path):
         for execution in store.get_executions_by_context(node.id):
             if execution.id in run_executions:
                 states[component] = metadata_store_pb2.Execution.State.Name(
-                    execution.last_known_state)
+                    execution.last_known_state
+                )
     return states
 
 
@@ -83,9 +98,13 @@ def first_run(dataset, tmp_path_factory):
     result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", str(out)])
     assert result["code"] == 0, result["err"]
     reader = open(os.path.join(out, "export", "input_reader.config")).read()
-    result.update(dir=str(out), input_reader=reader, manifest=_manifest(out),
-                  export=_export_hashes(os.path.join(out, "export")),
-                  states=_latest_run_states(os.path.join(out, "metadata.sqlite")))
+    result.update(
+        dir=str(out),
+        input_reader=reader,
+        manifest=_manifest(out),
+        export=_export_hashes(os.path.join(out, "export")),
+        states=_latest_run_states(os.path.join(out, "metadata.sqlite")),
+    )
     return result
 
 
@@ -98,31 +117,50 @@ def cached_run(dataset, first_run):
     os.remove(os.path.join(export_dir, "val.record-00000-of-00001"))
     result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", first_run["dir"]])
     assert result["code"] == 0, result["err"]
-    result.update(export=_export_hashes(export_dir),
-                  states=_latest_run_states(os.path.join(first_run["dir"], "metadata.sqlite")))
+    result.update(
+        export=_export_hashes(export_dir),
+        states=_latest_run_states(os.path.join(first_run["dir"], "metadata.sqlite")),
+    )
     return result
 
 
 @pytest.fixture(scope="module")
 def reshard_run(dataset, first_run, cached_run):
     """Only an export option changes: only OdExport runs again."""
-    result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", first_run["dir"],
-                       "--shards", "2"])
+    result = _run_cli(
+        ["run", "--voc-dir", dataset["voc_dir"], "--output-dir", first_run["dir"], "--shards", "2"]
+    )
     assert result["code"] == 0, result["err"]
-    result.update(files=sorted(os.listdir(os.path.join(first_run["dir"], "export"))),
-                  states=_latest_run_states(os.path.join(first_run["dir"], "metadata.sqlite")))
+    result.update(
+        files=sorted(os.listdir(os.path.join(first_run["dir"], "export"))),
+        states=_latest_run_states(os.path.join(first_run["dir"], "metadata.sqlite")),
+    )
     return result
 
 
 @pytest.fixture(scope="module")
 def beam_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("out2")
-    result = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", str(out),
-                       "--orchestrator", "beam", "--ingest-workers", "2"])
+    result = _run_cli(
+        [
+            "run",
+            "--voc-dir",
+            dataset["voc_dir"],
+            "--output-dir",
+            str(out),
+            "--orchestrator",
+            "beam",
+            "--ingest-workers",
+            "2",
+        ]
+    )
     assert result["code"] == 0, result["err"]
-    result.update(dir=str(out), export=_export_hashes(os.path.join(out, "export")),
-                  manifest=_manifest(out),
-                  states=_latest_run_states(os.path.join(out, "metadata.sqlite")))
+    result.update(
+        dir=str(out),
+        export=_export_hashes(os.path.join(out, "export")),
+        manifest=_manifest(out),
+        states=_latest_run_states(os.path.join(out, "metadata.sqlite")),
+    )
     return result
 
 
@@ -137,7 +175,8 @@ def test_progress_lines_name_every_component_as_it_runs(first_run):
         assert prefix + "started" in lines
         assert any(line.startswith(prefix + "done in ") for line in lines), component
     assert lines.index(f"[1/7] {'VocExampleGen':<18} started") < lines.index(
-        f"[7/7] {'OdExport':<18} started")
+        f"[7/7] {'OdExport':<18} started"
+    )
 
 
 def test_console_shows_progress_and_summary_not_library_logs(first_run):
@@ -150,9 +189,15 @@ def test_console_shows_progress_and_summary_not_library_logs(first_run):
 def test_export_files_are_what_the_od_api_reads(first_run, dataset):
     export_dir = os.path.join(first_run["dir"], "export")
     assert set(first_run["export"]) == {
-        "train.record-00000-of-00001", "val.record-00000-of-00001", "label_map.pbtxt",
-        "class_weights.json", "summary.json", "rejected.jsonl", "input_reader.config",
-        "manifest.json"}
+        "train.record-00000-of-00001",
+        "val.record-00000-of-00001",
+        "label_map.pbtxt",
+        "class_weights.json",
+        "summary.json",
+        "rejected.jsonl",
+        "input_reader.config",
+        "manifest.json",
+    }
     assert set(first_run["manifest"]) == set(first_run["export"]) - {"manifest.json"}
     label_map = parse_label_map(open(os.path.join(export_dir, "label_map.pbtxt")).read())
     class_weights = json.load(open(os.path.join(export_dir, "class_weights.json")))
@@ -164,8 +209,11 @@ def test_export_files_are_what_the_od_api_reads(first_run, dataset):
     expected = dataset["summary"]
     weight_sums = {}
     for split in ("train", "val"):
-        records = list(tf.data.TFRecordDataset(  # uncompressed, as the OD API opens them
-            os.path.join(export_dir, f"{split}.record-00000-of-00001")).as_numpy_iterator())
+        records = list(
+            tf.data.TFRecordDataset(  # uncompressed, as the OD API opens them
+                os.path.join(export_dir, f"{split}.record-00000-of-00001")
+            ).as_numpy_iterator()
+        )
         assert len(records) == expected.split_images[split]
         objects = 0
         for serialized in records:
@@ -190,8 +238,10 @@ def test_examples_between_components_are_uncompressed_tfrecords(first_run, datas
     """Neither the VOC ExampleGen nor WeightedTransform spends time compressing JPEG bytes."""
     pipeline_dir = os.path.join(first_run["dir"], "pipeline")
     images = dataset["summary"].split_images
-    for pattern in ("VocExampleGen/examples/*/Split-*/*",
-                    "WeightedTransform/transformed_examples/*/Split-*/*"):
+    for pattern in (
+        "VocExampleGen/examples/*/Split-*/*",
+        "WeightedTransform/transformed_examples/*/Split-*/*",
+    ):
         paths = tf.io.gfile.glob(os.path.join(pipeline_dir, pattern))
         assert paths and not [path for path in paths if path.endswith(".gz")], paths
         records = sum(1 for _ in tf.data.TFRecordDataset(paths))  # no compression type
@@ -211,8 +261,11 @@ def test_summary_json_and_printed_summary_agree_with_the_source(first_run, datas
     [weights_line] = [line for line in printed.splitlines() if line.startswith("Weights: ")]
     assert weights_line.startswith("Weights: normalize mean, mean_box_weight 1, range ")
     train_counts = expected.split_class_counts["train"]
-    class_rows = {line.split()[0]: line.split() for line in printed.splitlines()
-                  if line.startswith("  ") and line.split()[0] in expected.class_names}
+    class_rows = {
+        line.split()[0]: line.split()
+        for line in printed.splitlines()
+        if line.startswith("  ") and line.split()[0] in expected.class_names
+    }
     for name, count in train_counts.items():
         assert int(class_rows[name][2]) == count, name
     assert os.path.join(first_run["dir"], "export", "input_reader.config") in printed
@@ -222,7 +275,9 @@ def test_second_run_reuses_every_execution_and_is_faster(first_run, cached_run):
     assert cached_run["states"] == {component: "CACHED" for component in COMPONENTS}
     assert cached_run["out"].count("reused from cache in") == 7
     assert cached_run["seconds"] < first_run["seconds"] / 2, (
-        cached_run["seconds"], first_run["seconds"])
+        cached_run["seconds"],
+        first_run["seconds"],
+    )
 
 
 def test_cached_export_is_published_again(first_run, cached_run):
@@ -234,8 +289,12 @@ def test_changed_export_option_reruns_only_the_export(reshard_run):
     expected["OdExport"] = "COMPLETE"
     assert reshard_run["states"] == expected
     records = [name for name in reshard_run["files"] if ".record-" in name]
-    assert records == ["train.record-00000-of-00002", "train.record-00001-of-00002",
-                       "val.record-00000-of-00002", "val.record-00001-of-00002"]
+    assert records == [
+        "train.record-00000-of-00002",
+        "train.record-00001-of-00002",
+        "val.record-00000-of-00002",
+        "val.record-00001-of-00002",
+    ]
 
 
 def test_beam_orchestrator_runs_the_same_pipeline(beam_run):
@@ -250,8 +309,11 @@ def test_two_fresh_runs_give_byte_identical_exports(first_run, beam_run):
     input_reader.config holds the absolute export path, so it differs by that path only,
     and manifest.json by that file's hash only.
     """
-    different = {name for name in first_run["export"]
-                 if first_run["export"][name] != beam_run["export"].get(name)}
+    different = {
+        name
+        for name in first_run["export"]
+        if first_run["export"][name] != beam_run["export"].get(name)
+    }
     assert set(beam_run["export"]) == set(first_run["export"])
     assert different == {"input_reader.config", "manifest.json"}
     manifests = [dict(run["manifest"]) for run in (first_run, beam_run)]
@@ -275,9 +337,19 @@ def broken_dataset(tmp_path_factory):
 
 @pytest.mark.parametrize("orchestrator", ["local", "beam"])
 def test_bad_input_beyond_the_fraction_exits_3_with_the_reason(
-        broken_dataset, orchestrator, tmp_path):
-    result = _run_cli(["run", "--voc-dir", broken_dataset, "--output-dir", str(tmp_path),
-                       "--orchestrator", orchestrator])
+    broken_dataset, orchestrator, tmp_path
+):
+    result = _run_cli(
+        [
+            "run",
+            "--voc-dir",
+            broken_dataset,
+            "--output-dir",
+            str(tmp_path),
+            "--orchestrator",
+            orchestrator,
+        ]
+    )
     assert result["code"] == errors.EXIT_BAD_INPUT, result["err"]
     assert "--max-rejected-fraction" in result["err"]
     # what went wrong is published where the export would be, on both orchestrators

@@ -68,10 +68,18 @@ def test_failed_names_the_running_component(tmp_path):
 
 def test_logging_is_restored_afterwards(tmp_path):
     root = logging.getLogger()
-    before = (list(root.handlers), root.level, logging.getLogger("absl").level,
-              absl_logging.get_verbosity())
+    before = (
+        list(root.handlers),
+        root.level,
+        logging.getLogger("absl").level,
+        absl_logging.get_verbosity(),
+    )
     handler = progress.ProgressHandler([], io.StringIO())
     with progress.capture_logs(str(tmp_path / "run.log")), handler.watching():
         pass
-    assert (list(root.handlers), root.level, logging.getLogger("absl").level,
-            absl_logging.get_verbosity()) == before
+    assert (
+        list(root.handlers),
+        root.level,
+        logging.getLogger("absl").level,
+        absl_logging.get_verbosity(),
+    ) == before

@@ -28,14 +28,16 @@ def test_error_raised_in_a_beam_step_keeps_its_class_without_the_step_name():
     assert type(reported) is errors.BadInputError
     assert reported.exit_code == errors.EXIT_BAD_INPUT
     assert str(reported) == (
-        "3 of 10 images rejected; fix them or raise the limit\n(details: /out/run.log)")
+        "3 of 10 images rejected; fix them or raise the limit\n(details: /out/run.log)"
+    )
 
 
 def test_error_returned_as_text_by_a_worker_process_is_recognised():
     remote = RuntimeError(
-        "Traceback (most recent call last):\n  File \"executor.py\", line 3\n"
+        'Traceback (most recent call last):\n  File "executor.py", line 3\n'
         "odweights.errors.BadInputError: 2 images rejected [while running 'Run[VocExampleGen]']"
-        "\n")
+        "\n"
+    )
     reported = user_error(remote, LOG)
     assert type(reported) is errors.BadInputError
     assert str(reported).startswith("2 images rejected\n")

@@ -24,7 +24,7 @@ from odweights.errors import BadInputError, InvalidOptionsError, OdWeightsError
 
 
 def test_record_key_is_sha256_based_and_copy_dependent():
-    digest = hashlib.sha256("2007_000001\x000".encode()).digest()
+    digest = hashlib.sha256(b"2007_000001\x000").digest()
     assert sharding.record_key("2007_000001", 0) == int.from_bytes(digest[:8], "big")
     assert sharding.record_key("2007_000001", 0) != sharding.record_key("2007_000001", 1)
 
@@ -34,17 +34,32 @@ def test_copies_of_one_image_spread_over_shards():
     assert len(shards) == 8
 
 
-@pytest.mark.parametrize("num_images,expected", [
-    (0, 1), (1, 1), (1000, 1), (1001, 2), (11540, 12), (10 ** 9, sharding.MAX_SHARDS)])
+@pytest.mark.parametrize(
+    "num_images,expected",
+    [(0, 1), (1, 1), (1000, 1), (1001, 2), (11540, 12), (10**9, sharding.MAX_SHARDS)],
+)
 def test_automatic_num_shards(num_images, expected):
     assert sharding.automatic_num_shards(num_images) == expected
 
 
 def test_spill_records_sort_by_key_then_copy_then_bytes():
-    records = [sharding.spill_record(key, copy, data) for key, copy, data in
-               [(2 ** 63, 0, b"a"), (5, 1, b"a"), (5, 0, b"z"), (5, 0, b"b"), (2 ** 64 - 1, 0, b"")]]
+    records = [
+        sharding.spill_record(key, copy, data)
+        for key, copy, data in [
+            (2**63, 0, b"a"),
+            (5, 1, b"a"),
+            (5, 0, b"z"),
+            (5, 0, b"b"),
+            (2**64 - 1, 0, b""),
+        ]
+    ]
     assert [sharding.spilled_example(record) for record in sorted(records)] == [
-        b"b", b"z", b"a", b"a", b""]
+        b"b",
+        b"z",
+        b"a",
+        b"a",
+        b"",
+    ]
 
 
 def test_unframe_returns_the_framed_records():
@@ -65,8 +80,12 @@ def test_shard_names_and_pattern():
     assert sharding.shard_file_name("train", 3, 10) == "train.record-00003-of-00010"
     assert sharding.shard_pattern("val", 10) == "val.record-?????-of-00010"
     assert sharding.is_record_file("train.record-00003-of-00010")
-    for name in ("train.record-3-of-10", "summary.json", "train.record-00003-of-00010.tmp",
-                 "notes.txt"):
+    for name in (
+        "train.record-3-of-10",
+        "summary.json",
+        "train.record-00003-of-00010.tmp",
+        "notes.txt",
+    ):
         assert not sharding.is_record_file(name)
 
 
@@ -86,13 +105,15 @@ def test_ceil_rounding():
 def test_stochastic_rounding_is_seeded_per_image_and_unbiased():
     ids = [f"2012_{index:06d}" for index in range(4000)]
     first = [resampling.copies(2.3, "stochastic", 5, source_id) for source_id in ids]
-    assert first == [resampling.copies(2.3, "stochastic", 5, source_id)
-                     for source_id in reversed(ids)][::-1]
+    assert (
+        first
+        == [resampling.copies(2.3, "stochastic", 5, source_id) for source_id in reversed(ids)][::-1]
+    )
     assert set(first) == {2, 3}
     assert abs(np.mean(first) - 2.3) < 0.03
     other_seed = [resampling.copies(2.3, "stochastic", 6, source_id) for source_id in ids]
     assert other_seed != first
-    draw = int.from_bytes(hashlib.sha256(b"5\x002012_000000").digest()[:8], "big") / 2 ** 64
+    draw = int.from_bytes(hashlib.sha256(b"5\x002012_000000").digest()[:8], "big") / 2**64
     assert first[0] == 2 + (draw < 0.3)
     assert resampling.copies(1.0, "stochastic", 5, "any") == 1
 
@@ -105,8 +126,10 @@ def test_copies_refuse_bad_repeat_factors():
 
 def test_summary_sums_exactly_in_any_order():
     weights = [float(np.float32(w)) for w in (0.1, 0.2, 0.3, 1e-7, 0.7)]
-    images = [(["cat"] * i + ["dog"], [weights[i % 5]] * i + [weights[(i + 1) % 5]], 1 + i % 3)
-              for i in range(30)]
+    images = [
+        (["cat"] * i + ["dog"], [weights[i % 5]] * i + [weights[(i + 1) % 5]], 1 + i % 3)
+        for i in range(30)
+    ]
     forward, backward = summary.SplitTotals(), summary.SplitTotals()
     for image in images:
         forward.add_image(*image)
@@ -115,23 +138,26 @@ def test_summary_sums_exactly_in_any_order():
         parts[index % 3].add_image(*image)
     for part in parts:
         backward.merge(part)
-    assert json.dumps(forward.to_json(["cat", "dog", "bird"])) == \
-        json.dumps(backward.to_json(["cat", "dog", "bird"]))
+    assert json.dumps(forward.to_json(["cat", "dog", "bird"])) == json.dumps(
+        backward.to_json(["cat", "dog", "bird"])
+    )
     document = forward.to_json(["cat", "dog", "bird"])
     assert document["images"] == 30
     assert document["objects"] == sum(len(image[0]) for image in images)
     assert document["records"] == sum(image[2] for image in images)
     assert document["classes"]["bird"]["objects"] == 0
-    cat_weight = sum(sum(w for n, w in zip(*image[:2]) if n == "cat") for image in images)
+    cat_weight = sum(
+        sum(w for n, w in zip(*image[:2], strict=True) if n == "cat") for image in images
+    )
     assert document["classes"]["cat"]["weighted_objects"] == pytest.approx(cat_weight, abs=1e-6)
     assert document["images_by_copies"] == {"1": 10, "2": 10, "3": 10}
     assert document["max_boxes_per_image"] == 30  # the image with 29 cats and a dog
 
 
 def test_summary_units_are_exact():
-    assert summary.exact_units(float(np.float32(0.1))) * 2.0 ** -149 == float(np.float32(0.1))
+    assert summary.exact_units(float(np.float32(0.1))) * 2.0**-149 == float(np.float32(0.1))
     with pytest.raises(ValueError):
-        summary.exact_units(2.0 ** -150)  # finer than the smallest float32 step
+        summary.exact_units(2.0**-150)  # finer than the smallest float32 step
 
 
 def _example(**overrides):
@@ -151,8 +177,11 @@ def _example(**overrides):
     for key in (features.CLASS_TEXT, features.VIEW):
         feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"cat", b"dog"]))
     feature.update(overrides)
-    return tf.train.Example(features=tf.train.Features(
-        feature={key: value for key, value in feature.items() if value is not None}))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={key: value for key, value in feature.items() if value is not None}
+        )
+    )
 
 
 def test_parse_export_record_reserializes_deterministically():
@@ -168,37 +197,57 @@ def test_parse_export_record_keeps_weights_above_one_or_writes_ones():
     heavy = tf.train.Feature(float_list=tf.train.FloatList(value=[7.5, 0.25]))
     record = parse_export_record(_example(**{features.WEIGHT: heavy}).SerializeToString())
     assert record.weights == [7.5, 0.25]
-    record = parse_export_record(_example(**{features.WEIGHT: heavy}).SerializeToString(),
-                                 unit_weights=True)
+    record = parse_export_record(
+        _example(**{features.WEIGHT: heavy}).SerializeToString(), unit_weights=True
+    )
     assert record.weights == [1.0, 1.0]
     example = tf.train.Example.FromString(record.serialized)
     assert list(example.features.feature[features.WEIGHT].float_list.value) == [1.0, 1.0]
     assert record.serialized == example.SerializeToString(deterministic=True)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({features.WEIGHT: None}, "missing"),
-    ({features.CLASSES_IN_IMAGE: tf.train.Feature()}, "unexpected features"),
-    ({"image/class/text": tf.train.Feature()}, "unexpected features"),
-    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))},
-     "1 values for 2 boxes"),
-    ({features.VIEW: tf.train.Feature()}, "0 values for 2 boxes"),
-    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 0.0]))},
-     "not finite numbers > 0"),
-    ({features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[-1.0, 2.0]))},
-     "not finite numbers > 0"),
-    ({features.WEIGHT: tf.train.Feature(
-        float_list=tf.train.FloatList(value=[1.0, float("nan")]))}, "not finite numbers > 0"),
-    ({features.SOURCE_ID: tf.train.Feature()}, "exactly one value"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({features.WEIGHT: None}, "missing"),
+        ({features.CLASSES_IN_IMAGE: tf.train.Feature()}, "unexpected features"),
+        ({"image/class/text": tf.train.Feature()}, "unexpected features"),
+        (
+            {features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))},
+            "1 values for 2 boxes",
+        ),
+        ({features.VIEW: tf.train.Feature()}, "0 values for 2 boxes"),
+        (
+            {features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 0.0]))},
+            "not finite numbers > 0",
+        ),
+        (
+            {features.WEIGHT: tf.train.Feature(float_list=tf.train.FloatList(value=[-1.0, 2.0]))},
+            "not finite numbers > 0",
+        ),
+        (
+            {
+                features.WEIGHT: tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[1.0, float("nan")])
+                )
+            },
+            "not finite numbers > 0",
+        ),
+        ({features.SOURCE_ID: tf.train.Feature()}, "exactly one value"),
+    ],
+)
 def test_parse_export_record_refuses_what_the_od_api_would_misread(overrides, message):
     with pytest.raises(BadInputError, match=message):
         parse_export_record(_example(**overrides).SerializeToString())
 
 
 def test_input_reader_config_names_every_split():
-    text = input_reader.input_reader_config("/out/export", {"train": 4, "val": 1, "test": 2},
-                                            "train", max_boxes={"train": 120, "val": 7, "test": 0})
+    text = input_reader.input_reader_config(
+        "/out/export",
+        {"train": 4, "val": 1, "test": 2},
+        "train",
+        max_boxes={"train": 120, "val": 7, "test": 0},
+    )
     assert 'input_path: "/out/export/train.record-?????-of-00004"' in text
     assert 'input_path: "/out/export/val.record-?????-of-00001"' in text
     assert 'input_path: "/out/export/test.record-?????-of-00002"' in text
@@ -206,11 +255,14 @@ def test_input_reader_config_names_every_split():
     assert text.count("train_input_reader {") == 1 and text.count("eval_input_reader {") == 2
     od_api = pytest.importorskip("object_detection.protos.pipeline_pb2")
     from google.protobuf import text_format
+
     config = text_format.Parse(text, od_api.TrainEvalPipelineConfig())
     # Above the OD API's default of 100, which would drop boxes; at least 1.
     assert config.train_input_reader.max_number_of_boxes == 120
-    assert [(reader.name, reader.max_number_of_boxes, reader.shuffle, reader.num_epochs)
-            for reader in config.eval_input_reader] == [("test", 1, False, 1), ("val", 7, False, 1)]
+    assert [
+        (reader.name, reader.max_number_of_boxes, reader.shuffle, reader.num_epochs)
+        for reader in config.eval_input_reader
+    ] == [("test", 1, False, 1), ("val", 7, False, 1)]
     assert not config.train_input_reader.name
 
 
@@ -223,8 +275,14 @@ def _export(directory, files):
 
 def test_publish_swaps_whole_exports_and_deletes_only_listed_files(tmp_path):
     destination = tmp_path / "export"
-    _export(tmp_path / "first", {"train.record-00000-of-00002": b"old0",
-                                 "train.record-00001-of-00002": b"old1", "summary.json": b"1"})
+    _export(
+        tmp_path / "first",
+        {
+            "train.record-00000-of-00002": b"old0",
+            "train.record-00001-of-00002": b"old1",
+            "summary.json": b"1",
+        },
+    )
     publish_export(str(tmp_path / "first"), str(destination))
     manifest = json.loads((destination / "manifest.json").read_text())["files"]
     assert manifest["summary.json"] == {"size": 1, "sha256": hashlib.sha256(b"1").hexdigest()}
@@ -239,8 +297,13 @@ def test_publish_swaps_whole_exports_and_deletes_only_listed_files(tmp_path):
     published = publish_export(str(tmp_path / "second"), str(destination))
     assert published == files_sha256(str(tmp_path / "second"))
     assert sorted(os.listdir(destination)) == [
-        "charts", "manifest.json", "notes.txt", "summary.json", "train.record-00000-of-00001",
-        "val.record-00000-of-00001"]
+        "charts",
+        "manifest.json",
+        "notes.txt",
+        "summary.json",
+        "train.record-00000-of-00001",
+        "val.record-00000-of-00001",
+    ]
     assert (destination / "summary.json").read_bytes() == b"22"
     assert (destination / "val.record-00000-of-00001").read_bytes() == b"mine"
     assert (destination / "charts" / "a.png").read_bytes() == b"png"
@@ -255,7 +318,8 @@ def test_an_export_from_before_manifests_gets_one_when_published(tmp_path):
     published = publish_export(str(tmp_path / "artifact"), str(tmp_path / "export"))
     assert sorted(published) == ["manifest.json", "summary.json"]
     assert read_manifest(str(tmp_path / "export")) == {
-        "summary.json": {"size": 2, "sha256": hashlib.sha256(b"{}").hexdigest()}}
+        "summary.json": {"size": 2, "sha256": hashlib.sha256(b"{}").hexdigest()}
+    }
     assert published["manifest.json"] == file_sha256(str(tmp_path / "export" / "manifest.json"))
 
 
@@ -264,12 +328,19 @@ def test_publish_refuses_a_missing_export(tmp_path):
         publish_export(str(tmp_path / "missing"), str(tmp_path / "export"))
 
 
-@pytest.mark.parametrize("options,message", [
-    (dict(num_shards=-1), "num_shards"), (dict(num_shards=True), "num_shards"),
-    (dict(resample="oversample"), "resample"), (dict(rfs_rounding="floor"), "rfs_rounding"),
-    (dict(publish_dir="relative/export"), "absolute"), (dict(seed=1.5), "seed"),
-    (dict(keep_weights=True), "applies only with resample rfs"),
-    (dict(resample="rfs", keep_weights=1), "keep_weights must be True or False")])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (dict(num_shards=-1), "num_shards"),
+        (dict(num_shards=True), "num_shards"),
+        (dict(resample="oversample"), "resample"),
+        (dict(rfs_rounding="floor"), "rfs_rounding"),
+        (dict(publish_dir="relative/export"), "absolute"),
+        (dict(seed=1.5), "seed"),
+        (dict(keep_weights=True), "applies only with resample rfs"),
+        (dict(resample="rfs", keep_weights=1), "keep_weights must be True or False"),
+    ],
+)
 def test_options_are_checked(options, message):
     with pytest.raises(InvalidOptionsError, match=message):
         ExportOptions(**options).validate()

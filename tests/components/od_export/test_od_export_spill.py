@@ -29,16 +29,20 @@ def _write_spill_file(path, runs):
 def spilled(tmp_path):
     """(segments of shard 3 of split train in 3 spill files, every record)."""
     rng = random.Random(5)
-    records = [sharding.spill_record(rng.getrandbits(64), rng.randrange(3),
-                                     rng.randbytes(rng.randrange(1, 300)))
-               for _ in range(200)]
+    records = [
+        sharding.spill_record(
+            rng.getrandbits(64), rng.randrange(3), rng.randbytes(rng.randrange(1, 300))
+        )
+        for _ in range(200)
+    ]
     records += records[:5]  # an image exported twice with the same bytes stays twice
     rng.shuffle(records)
     segments = []
     for index in range(3):
         part = records[index::3]
-        segments += _write_spill_file(str(tmp_path / f"spill-{index}"),
-                                      [part[start::4] for start in range(4)])
+        segments += _write_spill_file(
+            str(tmp_path / f"spill-{index}"), [part[start::4] for start in range(4)]
+        )
     return segments, records
 
 
@@ -47,17 +51,25 @@ def _shard_file_records(directory):
     return [record.numpy() for record in tf.data.TFRecordDataset(path)], path
 
 
-@pytest.mark.parametrize("sort_bytes,fan_in", [(external_sort.SORT_IN_MEMORY_BYTES, 64), (0, 64),
-                                               (0, 2), (0, 5)])
+@pytest.mark.parametrize(
+    "sort_bytes,fan_in", [(external_sort.SORT_IN_MEMORY_BYTES, 64), (0, 64), (0, 2), (0, 5)]
+)
 def test_a_shard_is_its_records_sorted_whether_in_memory_or_merged(
-        spilled, tmp_path, sort_bytes, fan_in):
+    spilled, tmp_path, sort_bytes, fan_in
+):
     segments, records = spilled
     out = tmp_path / f"out-{sort_bytes}-{fan_in}"
     out.mkdir()
     work = tmp_path / f"work-{sort_bytes}-{fan_in}"
     work.mkdir()
-    executor._write_shard((("train", 3), segments + [None]), str(out), {"train": 8},
-                          str(work), sort_bytes=sort_bytes, fan_in=fan_in)
+    executor._write_shard(
+        (("train", 3), segments + [None]),
+        str(out),
+        {"train": 8},
+        str(work),
+        sort_bytes=sort_bytes,
+        fan_in=fan_in,
+    )
     written, _ = _shard_file_records(str(out))
     assert written == [sharding.spilled_example(record) for record in sorted(records)]
     # 12 segments: merged at once with fan-in 64; fan-in 5: 3 intermediate files first;
@@ -73,8 +85,14 @@ def test_same_bytes_on_every_path(spilled, tmp_path):
         out, work = tmp_path / f"out{index}", tmp_path / f"work{index}"
         out.mkdir()
         work.mkdir()
-        executor._write_shard((("train", 3), list(reversed(segments))), str(out),
-                              {"train": 8}, str(work), sort_bytes=sort_bytes, fan_in=fan_in)
+        executor._write_shard(
+            (("train", 3), list(reversed(segments))),
+            str(out),
+            {"train": 8},
+            str(work),
+            sort_bytes=sort_bytes,
+            fan_in=fan_in,
+        )
         with open(_shard_file_records(str(out))[1], "rb") as file:
             contents.add(file.read())
     assert len(contents) == 1

@@ -15,12 +15,14 @@ from odweights.components.weight_gen.statistics_counts import statistics_options
 
 def od_example(boxes, image_format=b"jpeg", height=100):
     """An OD API tf.Example; boxes: [(class, xmin, ymin, xmax, ymax, difficult)]."""
+
     def feature(kind, values):
         if kind == "bytes":
             return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
         if kind == "int":
             return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
         return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
     names = [box[0].encode() for box in boxes]
     example = {
         features.HEIGHT: feature("int", [height]),
@@ -41,7 +43,8 @@ def od_example(boxes, image_format=b"jpeg", height=100):
         features.VIEW: feature("bytes", [b"Unspecified"] * len(boxes)),
         features.CLASSES_IN_IMAGE: feature("bytes", sorted(set(names))),
         features.OBJECTS_IN_IMAGES_WITH_CLASS: feature(
-            "bytes", [name for name in sorted(set(names)) for _ in names]),
+            "bytes", [name for name in sorted(set(names)) for _ in names]
+        ),
     }
     return tf.train.Example(features=tf.train.Features(feature=example))
 
@@ -85,7 +88,8 @@ def test_od_api_value_constraints(schema):
     features_by_name = by_name(schema)
     for name in features.BBOX_KEYS:
         assert features_by_name[name].float_domain == schema_pb2.FloatDomain(
-            min=0.0, max=1.0, disallow_nan=True)
+            min=0.0, max=1.0, disallow_nan=True
+        )
     assert features_by_name[features.CLASS_LABEL].int_domain == schema_pb2.IntDomain(min=1)
     for name in (features.DIFFICULT, features.TRUNCATED):
         assert features_by_name[name].int_domain == schema_pb2.IntDomain(min=0, max=1)
@@ -103,7 +107,8 @@ def test_transform_parses_every_feature_as_variable_length(schema):
     assert sorted(feature_spec) == sorted(features.EXAMPLE_GEN_KEYS)
     assert all(isinstance(spec, tf.io.VarLenFeature) for spec in feature_spec.values())
     parsed = tf.io.parse_example(
-        [example.SerializeToString() for example in GOOD_EXAMPLES], feature_spec)
+        [example.SerializeToString() for example in GOOD_EXAMPLES], feature_spec
+    )
     assert parsed[features.ENCODED].values.shape == (3,)
     assert parsed[features.BBOX_XMIN].dense_shape.numpy().tolist() == [3, 2]
 
@@ -113,13 +118,16 @@ def test_good_data_has_no_anomaly(schema):
     assert not anomalies.anomaly_info and not anomalies.HasField("dataset_anomaly_info"), anomalies
 
 
-@pytest.mark.parametrize("bad_example, feature", [
-    (od_example([("cat", 0.1, 0.2, 1.5, 0.6, 0)]), features.BBOX_XMAX),
-    (od_example([("cat", -0.2, 0.2, 0.5, 0.6, 0)]), features.BBOX_XMIN),
-    (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 2)]), features.DIFFICULT),
-    (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 0)], image_format=b"gif"), features.FORMAT),
-    (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 0)], height=0), features.HEIGHT),
-])
+@pytest.mark.parametrize(
+    "bad_example, feature",
+    [
+        (od_example([("cat", 0.1, 0.2, 1.5, 0.6, 0)]), features.BBOX_XMAX),
+        (od_example([("cat", -0.2, 0.2, 0.5, 0.6, 0)]), features.BBOX_XMIN),
+        (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 2)]), features.DIFFICULT),
+        (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 0)], image_format=b"gif"), features.FORMAT),
+        (od_example([("cat", 0.1, 0.2, 0.5, 0.6, 0)], height=0), features.HEIGHT),
+    ],
+)
 def test_out_of_contract_values_are_anomalies(schema, bad_example, feature):
     anomalies = tfdv.validate_statistics(statistics(GOOD_EXAMPLES + [bad_example]), schema)
     assert list(anomalies.anomaly_info) == [feature]

@@ -15,8 +15,15 @@ pytestmark = pytest.mark.e2e
 
 
 def _rejected_bytes(voc_dir, work):
-    vf.run_component(work, VocExampleGen(input_base=voc_dir, splits=("train", "val"),
-                                         label_map=vf.BAD_LABEL_MAP, max_rejected_fraction=1.0))
+    vf.run_component(
+        work,
+        VocExampleGen(
+            input_base=voc_dir,
+            splits=("train", "val"),
+            label_map=vf.BAD_LABEL_MAP,
+            max_rejected_fraction=1.0,
+        ),
+    )
     report = vf.latest_artifact(work, "odweights.IngestReport")
     with open(os.path.join(report.uri, REJECTED_FILE), "rb") as file:
         return file.read()

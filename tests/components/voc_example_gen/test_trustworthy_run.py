@@ -37,8 +37,10 @@ def _write_dataset(root):
     year = os.path.join(root, "VOCdevkit", "VOC2007")
 
     def image(image_id, data, objects, size=(40, 30)):
-        vf.write_file(os.path.join(year, "Annotations", image_id + ".xml"),
-                      vf.voc_xml(image_id + ".jpg", size, objects))
+        vf.write_file(
+            os.path.join(year, "Annotations", image_id + ".xml"),
+            vf.voc_xml(image_id + ".jpg", size, objects),
+        )
         if data is not None:
             vf.write_file(os.path.join(year, "JPEGImages", image_id + ".jpg"), data)
 
@@ -50,8 +52,11 @@ def _write_dataset(root):
         # boxes drawn on the stored pixels (LabelImg): kept stored, tag removed
         "exif_stored": (vf.jpeg(40, 30, seed=10, orientation=6), [vf.obj("cat")], (40, 30)),
         # boxes drawn on the upright pixels: rotated upright
-        "exif_displayed": (vf.jpeg(40, 30, seed=11, orientation=6),
-                           [vf.obj("dog", box=("2", "3", "20", "35"))], (30, 40)),
+        "exif_displayed": (
+            vf.jpeg(40, 30, seed=11, orientation=6),
+            [vf.obj("dog", box=("2", "3", "20", "35"))],
+            (30, 40),
+        ),
         # rotated 180 degrees: the size cannot tell
         "exif_ambiguous": (vf.jpeg(40, 30, seed=12, orientation=3), [vf.obj("cat")], (40, 30)),
         "motion_photo": (vf.jpeg(seed=13) + MOTION_PHOTO_TAIL, [vf.obj("dog")], (40, 30)),
@@ -84,8 +89,19 @@ def dataset(tmp_path_factory):
     label_map = root / "label_map.pbtxt"
     label_map.write_bytes(LABEL_MAP)
     out = root / "out"
-    argv = ["run", "--voc-dir", voc_dir, "--output-dir", str(out), "--splits", "train,val_small",
-            "--label-map", str(label_map), "--max-rejected-fraction", "0.5"]
+    argv = [
+        "run",
+        "--voc-dir",
+        voc_dir,
+        "--output-dir",
+        str(out),
+        "--splits",
+        "train,val_small",
+        "--label-map",
+        str(label_map),
+        "--max-rejected-fraction",
+        "0.5",
+    ]
     return dict(root=root, voc_dir=voc_dir, out=str(out), argv=argv)
 
 
@@ -93,8 +109,12 @@ def dataset(tmp_path_factory):
 def interrupted(dataset):
     """`odweights run` in its own process, sent SIGINT once the VOC ExampleGen is done."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "odweights.app.cli"] + dataset["argv"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        [sys.executable, "-m", "odweights.app.cli"] + dataset["argv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
@@ -138,7 +158,8 @@ def test_images_that_would_teach_background_are_rejected_whole(run):
     assert "bad_box" not in run["examples"]
     # a class outside the user's label map is dropped on purpose: the image stays
     assert by_image[("VOC2007/unknown", 1)]["detail"] == (
-        "'Dog' is not in the label map; did you mean 'dog'")
+        "'Dog' is not in the label map; did you mean 'dog'"
+    )
     assert vf.feature_values(run["examples"]["unknown"], features.CLASS_TEXT) == [b"cat"]
     assert run["summary"]["rejections"]["images_with_dropped_objects"] == 1
 
@@ -149,8 +170,10 @@ def test_exif_pixels_are_in_the_frame_of_the_boxes(run):
     with Image.open(io.BytesIO(encoded)) as image:
         assert image.size == (40, 30) and image.getexif().get(0x0112) == 1
     displayed = run["examples"]["exif_displayed"]
-    assert (vf.feature_values(displayed, features.WIDTH),
-            vf.feature_values(displayed, features.HEIGHT)) == ([30], [40])
+    assert (
+        vf.feature_values(displayed, features.WIDTH),
+        vf.feature_values(displayed, features.HEIGHT),
+    ) == ([30], [40])
     ambiguous = [r for r in run["records"] if r["image_id"] == "VOC2007/exif_ambiguous"]
     assert [r["reason"] for r in ambiguous] == ["exif_frame_ambiguous"]
 
@@ -163,8 +186,9 @@ def test_valid_files_are_not_rejected(run):
 
 
 def test_an_emptied_evaluation_split_is_exported_empty_with_a_warning(run):
-    warning = ("split 'val_small' has no examples: every image of it was rejected "
-               "(see rejected.jsonl)")
+    warning = (
+        "split 'val_small' has no examples: every image of it was rejected (see rejected.jsonl)"
+    )
     assert run["summary"]["warnings"] == [warning]
     assert f"Warning: {warning}" in run["out"]
     assert run["summary"]["splits"]["val_small"]["records"] == 0
@@ -225,8 +249,17 @@ def test_refused_before_anything_heavy(dataset, tmp_path):
     code, _, err = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir", inside])
     assert code == errors.EXIT_INVALID_OPTIONS and "is inside --voc-dir" in err
     assert not os.path.exists(inside)
-    code, _, err = _run_cli(["run", "--voc-dir", dataset["voc_dir"], "--output-dir",
-                             str(tmp_path / "out"), "--splits", "train,empty"])
+    code, _, err = _run_cli(
+        [
+            "run",
+            "--voc-dir",
+            dataset["voc_dir"],
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--splits",
+            "train,empty",
+        ]
+    )
     assert code == errors.EXIT_INVALID_OPTIONS
     assert "ImageSets/Main/empty.txt list(s) no image id" in err
     assert "--splits train" in err

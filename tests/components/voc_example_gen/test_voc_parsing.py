@@ -25,15 +25,20 @@ from odweights.errors import InvalidOptionsError
 
 # ---- XML -----------------------------------------------------------------
 
+
 def test_parse_reads_by_tag_name_in_any_order():
-    xml = vf.voc_xml("a.jpg", (40, 30), [vf.obj("cat", difficult="1", pose="Left"),
-                                         vf.obj(" dog ", truncated="1")])
+    xml = vf.voc_xml(
+        "a.jpg",
+        (40, 30),
+        [vf.obj("cat", difficult="1", pose="Left"), vf.obj(" dog ", truncated="1")],
+    )
     annotation = parse_annotation(xml.encode())
     assert annotation.filename == "a.jpg"
     assert (annotation.width, annotation.height) == (40, 30)
     assert [(o.name, o.box, o.difficult, o.truncated, o.pose) for o in annotation.objects] == [
         ("cat", ("5", "6", "20", "25"), 1, 0, "Left"),
-        ("dog", ("5", "6", "20", "25"), 0, 1, "Unspecified")]
+        ("dog", ("5", "6", "20", "25"), 0, 1, "Unspecified"),
+    ]
 
 
 def test_parse_ignores_part_boxes_and_unknown_tags():
@@ -44,18 +49,25 @@ def test_parse_ignores_part_boxes_and_unknown_tags():
     annotation = parse_annotation(xml)
     assert annotation.width is None and annotation.height is None  # 0 x 0: taken from the image
     assert [(o.name, o.box, o.pose) for o in annotation.objects] == [
-        ("person", ("3", "4", "10.5", "12"), "")]
+        ("person", ("3", "4", "10.5", "12"), "")
+    ]
 
 
-@pytest.mark.parametrize("xml, reason", [
-    (b"<annotation><filename>a.jpg</filename>", "malformed_xml"),
-    (b"<annotation><folder>x</folder></annotation>", "malformed_xml"),
-    (b"<dataset><filename>a.jpg</filename></dataset>", "malformed_xml"),
-    (b"<annotation><filename>a.jpg</filename><size><width>wide</width><height>3</height>"
-     b"</size></annotation>", "malformed_xml"),
-    (vf.BILLION_LAUGHS.encode(), "forbidden_xml"),
-    (vf.EXTERNAL_ENTITY.encode(), "forbidden_xml"),
-])
+@pytest.mark.parametrize(
+    "xml, reason",
+    [
+        (b"<annotation><filename>a.jpg</filename>", "malformed_xml"),
+        (b"<annotation><folder>x</folder></annotation>", "malformed_xml"),
+        (b"<dataset><filename>a.jpg</filename></dataset>", "malformed_xml"),
+        (
+            b"<annotation><filename>a.jpg</filename><size><width>wide</width><height>3</height>"
+            b"</size></annotation>",
+            "malformed_xml",
+        ),
+        (vf.BILLION_LAUGHS.encode(), "forbidden_xml"),
+        (vf.EXTERNAL_ENTITY.encode(), "forbidden_xml"),
+    ],
+)
 def test_parse_refuses(xml, reason):
     with pytest.raises(AnnotationError) as error:
         parse_annotation(xml)
@@ -66,9 +78,15 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16")  # with a byte order mark, as expat needs
 
 
-@pytest.mark.parametrize("xml", [
-    vf.BILLION_LAUGHS.encode(), vf.EXTERNAL_ENTITY.encode(),
-    _utf16(vf.BILLION_LAUGHS), _utf16(vf.EXTERNAL_ENTITY)])
+@pytest.mark.parametrize(
+    "xml",
+    [
+        vf.BILLION_LAUGHS.encode(),
+        vf.EXTERNAL_ENTITY.encode(),
+        _utf16(vf.BILLION_LAUGHS),
+        _utf16(vf.EXTERNAL_ENTITY),
+    ],
+)
 def test_every_document_that_can_declare_entities_takes_the_hardened_parser(xml):
     assert may_hold_dtd(xml)
     with pytest.raises(AnnotationError) as error:
@@ -79,11 +97,15 @@ def test_every_document_that_can_declare_entities_takes_the_hardened_parser(xml)
 def test_documents_without_a_dtd_parse_alike_in_any_encoding():
     text = vf.voc_xml("ü.jpg", (40, 30), [vf.obj("Käfer")])
     assert not may_hold_dtd(text.encode())
-    latin1 = vf.voc_xml("ü.jpg", (40, 30), [vf.obj("Käfer")],
-                        prolog='<?xml version="1.0" encoding="iso-8859-1"?>\n').encode("latin-1")
+    latin1 = vf.voc_xml(
+        "ü.jpg", (40, 30), [vf.obj("Käfer")], prolog='<?xml version="1.0" encoding="iso-8859-1"?>\n'
+    ).encode("latin-1")
     assert not may_hold_dtd(latin1)
-    assert (parse_annotation(text.encode()) == parse_annotation(latin1)
-            == parse_annotation(_utf16(text)))
+    assert (
+        parse_annotation(text.encode())
+        == parse_annotation(latin1)
+        == parse_annotation(_utf16(text))
+    )
     assert parse_annotation(latin1).objects[0].name == "Käfer"
 
 
@@ -105,25 +127,29 @@ def test_resolve_image_path_stays_inside_the_image_folder():
 
 # ---- boxes ---------------------------------------------------------------
 
+
 def test_box_normalised_as_the_od_api_converter_does():
     box = normalise_box(("1", "2", "40", "30"), 40, 30, 0.01)
     assert box == (1 / 40, 2 / 30, 1.0, 1.0, False)
 
 
-@pytest.mark.parametrize("box, reason", [
-    (None, "missing_box"),
-    (("1", None, "3", "4"), "missing_box"),
-    (("nan", "1", "3", "4"), "nan_coordinate"),
-    (("1", "inf", "3", "4"), "nan_coordinate"),
-    (("1", "one", "3", "4"), "nan_coordinate"),
-    (("5", "1", "3", "4"), "inverted_box"),
-    (("1", "5", "3", "4"), "inverted_box"),
-    (("3", "1", "3", "4"), "zero_area_box"),
-    (("1", "1", "3", "1"), "zero_area_box"),
-    (("1", "1", "45", "4"), "box_outside_image"),
-    (("-3", "1", "5", "4"), "box_outside_image"),
-    (("40.1", "1", "40.3", "4"), "zero_area_box"),  # inside the tolerance, nothing left
-])
+@pytest.mark.parametrize(
+    "box, reason",
+    [
+        (None, "missing_box"),
+        (("1", None, "3", "4"), "missing_box"),
+        (("nan", "1", "3", "4"), "nan_coordinate"),
+        (("1", "inf", "3", "4"), "nan_coordinate"),
+        (("1", "one", "3", "4"), "nan_coordinate"),
+        (("5", "1", "3", "4"), "inverted_box"),
+        (("1", "5", "3", "4"), "inverted_box"),
+        (("3", "1", "3", "4"), "zero_area_box"),
+        (("1", "1", "3", "1"), "zero_area_box"),
+        (("1", "1", "45", "4"), "box_outside_image"),
+        (("-3", "1", "5", "4"), "box_outside_image"),
+        (("40.1", "1", "40.3", "4"), "zero_area_box"),  # inside the tolerance, nothing left
+    ],
+)
 def test_box_rejections(box, reason):
     result = normalise_box(box, 40, 30, 0.01)
     assert isinstance(result, BoxRejected) and result.reason == reason, result
@@ -137,29 +163,44 @@ def test_box_slightly_outside_is_clipped():
 
 # ---- images --------------------------------------------------------------
 
-@pytest.mark.parametrize("data, image_format, mode", [
-    (vf.jpeg(), "jpeg", "RGB"), (vf.jpeg(mode="L"), "jpeg", "L"),
-    (vf.jpeg(mode="CMYK"), "jpeg", "CMYK"), (vf.png(mode="RGBA"), "png", "RGBA"),
-    (vf.png(mode="P"), "png", "P"), (vf.png(mode="I;16"), "png", "I;16"),
-])
+
+@pytest.mark.parametrize(
+    "data, image_format, mode",
+    [
+        (vf.jpeg(), "jpeg", "RGB"),
+        (vf.jpeg(mode="L"), "jpeg", "L"),
+        (vf.jpeg(mode="CMYK"), "jpeg", "CMYK"),
+        (vf.png(mode="RGBA"), "png", "RGBA"),
+        (vf.png(mode="P"), "png", "P"),
+        (vf.png(mode="I;16"), "png", "I;16"),
+    ],
+)
 def test_jpeg_and_png_kept_as_they_are_and_decode_to_three_channels(data, image_format, mode):
     image = check_image(data)
     assert isinstance(image, CheckedImage)
     assert (image.encoded, image.format, image.mode, image.width, image.height) == (
-        data, image_format, mode, 40, 30)
+        data,
+        image_format,
+        mode,
+        40,
+        30,
+    )
     # what the OD API's decoder does with them
     assert tf.io.decode_image(data, channels=3).shape == (30, 40, 3)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (vf.jpeg()[:-300], "corrupt_image"),
-    (vf.jpeg()[:100], "corrupt_image"),
-    (vf.png()[:-20], "corrupt_image"),
-    (b"not an image at all", "corrupt_image"),
-    (vf.encode(vf.pixels(40, 30), "GIF"), "unsupported_format"),
-    (vf.encode(vf.pixels(40, 30), "BMP"), "unsupported_format"),
-    (vf.jpeg(orientation=6), "exif_orientation"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (vf.jpeg()[:-300], "corrupt_image"),
+        (vf.jpeg()[:100], "corrupt_image"),
+        (vf.png()[:-20], "corrupt_image"),
+        (b"not an image at all", "corrupt_image"),
+        (vf.encode(vf.pixels(40, 30), "GIF"), "unsupported_format"),
+        (vf.encode(vf.pixels(40, 30), "BMP"), "unsupported_format"),
+        (vf.jpeg(orientation=6), "exif_orientation"),
+    ],
+)
 def test_image_rejections(data, reason):
     result = check_image(data, exif_policy="reject")
     assert result.reason == reason, result
@@ -172,7 +213,12 @@ def test_trailing_zero_padding_after_jpeg_eoi_is_accepted():
 def test_exif_orientation_fix_reencodes_upright_and_flag_keeps_bytes():
     data = vf.jpeg(40, 30, orientation=6)
     fixed = check_image(data, exif_policy="fix")
-    assert (fixed.width, fixed.height, fixed.exif_fixed, fixed.exif_orientation) == (30, 40, True, 6)
+    assert (fixed.width, fixed.height, fixed.exif_fixed, fixed.exif_orientation) == (
+        30,
+        40,
+        True,
+        6,
+    )
     assert tf.io.decode_image(fixed.encoded, channels=3).shape == (40, 30, 3)
     assert Image.open(io.BytesIO(fixed.encoded)).getexif().get(0x0112, 1) == 1
     flagged = check_image(data, exif_policy="flag")
@@ -182,24 +228,34 @@ def test_exif_orientation_fix_reencodes_upright_and_flag_keeps_bytes():
 def test_unsupported_formats_reencoded_to_png_on_request():
     gif = vf.encode(vf.pixels(40, 30), "GIF")
     image = check_image(gif, reencode_unsupported=True)
-    assert (image.format, image.reencoded_to_png, image.width, image.height) == ("png", True, 40, 30)
+    assert (image.format, image.reencoded_to_png, image.width, image.height) == (
+        "png",
+        True,
+        40,
+        30,
+    )
     assert Image.open(io.BytesIO(image.encoded)).format == "PNG"
     assert check_image(gif, reencode_unsupported=True).encoded == image.encoded  # deterministic
 
 
 # ---- layout --------------------------------------------------------------
 
+
 def test_hash_split_matches_tfx_partitioning():
     config = example_gen_pb2.SplitConfig(
-        splits=[example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=8),
-                example_gen_pb2.SplitConfig.Split(name="val", hash_buckets=2)],
-        partition_feature_name=features.SOURCE_ID)
+        splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=8),
+            example_gen_pb2.SplitConfig.Split(name="val", hash_buckets=2),
+        ],
+        partition_feature_name=features.SOURCE_ID,
+    )
     for i in range(200):
         source_id = f"img_{i}_é"
         example = tf.train.Example()
         example.features.feature[features.SOURCE_ID].bytes_list.value.append(source_id.encode())
         assert layout.hash_split_index(source_id, config) == base_example_gen_executor._PartitionFn(
-            example, 2, [8, 10], config)
+            example, 2, [8, 10], config
+        )
 
 
 def test_input_configs_for_each_layout(tmp_path):
@@ -207,7 +263,9 @@ def test_input_configs_for_each_layout(tmp_path):
     base, inputs, outputs = layout.voc_input_configs(str(tmp_path / "VOCdevkit"))
     assert base == str(tmp_path / "VOCdevkit")
     assert [(s.name, s.pattern) for s in inputs.splits] == [
-        ("train", "*/ImageSets/Main/train.txt"), ("val", "*/ImageSets/Main/val.txt")]
+        ("train", "*/ImageSets/Main/train.txt"),
+        ("val", "*/ImageSets/Main/val.txt"),
+    ]
     assert not outputs.split_config.splits
     base, inputs, _ = layout.voc_input_configs(str(tmp_path / "VOCdevkit" / "VOC2007"), ["val"])
     assert [(s.name, s.pattern) for s in inputs.splits] == [("val", "ImageSets/Main/val.txt")]
@@ -217,17 +275,22 @@ def test_input_configs_for_each_layout(tmp_path):
     base, inputs, outputs = layout.voc_input_configs(str(flat))
     assert [(s.name, s.pattern) for s in inputs.splits] == [("single_split", "*.xml")]
     assert [(s.name, s.hash_buckets) for s in outputs.split_config.splits] == [
-        ("train", 8), ("val", 2)]
+        ("train", 8),
+        ("val", 2),
+    ]
     assert outputs.split_config.partition_feature_name == "image/source_id"
 
 
-@pytest.mark.parametrize("splits, message", [
-    (("train", "test"), "available splits: \\['train', 'val'\\]"),
-    (("train", "train"), "twice"),
-    ((), "at least one"),
-    ("train", "not the string"),
-    (("../x",), "letters"),
-])
+@pytest.mark.parametrize(
+    "splits, message",
+    [
+        (("train", "test"), "available splits: \\['train', 'val'\\]"),
+        (("train", "train"), "twice"),
+        ((), "at least one"),
+        ("train", "not the string"),
+        (("../x",), "letters"),
+    ],
+)
 def test_input_configs_refuse_bad_splits(tmp_path, splits, message):
     vf.write_bad_devkit(str(tmp_path / "VOCdevkit"))
     with pytest.raises(InvalidOptionsError, match=message):
@@ -251,10 +314,14 @@ def test_flat_source_id_is_relative_to_the_pattern_root():
 
 def test_split_file_ids_accept_class_files():
     assert layout.split_file_ids("000005\n\n000007 -1\n 000009  1\n") == [
-        "000005", "000007", "000009"]
+        "000005",
+        "000007",
+        "000009",
+    ]
 
 
 # ---- totals --------------------------------------------------------------
+
 
 def test_totals_invariants_detect_a_lost_image():
     counts = rj.Counts()
@@ -263,7 +330,8 @@ def test_totals_invariants_detect_a_lost_image():
     counts.add("train", rj.EXAMPLES_OUT)
     totals = rj.make_totals(counts, ["train"], 1)
     assert rj.invariant_violations(totals, 0) == [
-        "images_in == examples_out + images_rejected: 2 != 1"]
+        "images_in == examples_out + images_rejected: 2 != 1"
+    ]
     counts.reject(rj.Rejection("a.xml", "a", "train", None, "missing_image", ""), 3)
     counts.add("train", rj.OBJECTS_IN, 3)
     totals = rj.make_totals(counts, ["train"], 1)
@@ -283,10 +351,16 @@ def test_requested_drops_do_not_count_as_rejected_fraction():
 
 def test_merge_classes_are_parsed_and_checked():
     assert class_names.parse_merge_classes("Car=car, CAR = car,car=car") == {
-        "Car": "car", "CAR": "car"}
+        "Car": "car",
+        "CAR": "car",
+    }
     assert class_names.parse_merge_classes("") == {}
-    for text, message in (("Car", "NAME=TARGET"), ("=car", "NAME=TARGET"),
-                          ("a=b,a=c", "both 'b' and 'c'"), ("a=b,b=c", "'b' is both")):
+    for text, message in (
+        ("Car", "NAME=TARGET"),
+        ("=car", "NAME=TARGET"),
+        ("a=b,a=c", "both 'b' and 'c'"),
+        ("a=b,b=c", "'b' is both"),
+    ):
         with pytest.raises(InvalidOptionsError, match=message):
             class_names.parse_merge_classes(text)
     assert class_names.format_merge_classes({"b": "x", "a": "x"}) == "a=x,b=x"
@@ -294,9 +368,14 @@ def test_merge_classes_are_parsed_and_checked():
 
 def test_case_collisions_list_every_spelling_and_a_few_files():
     files = [f"f{i}.xml" for i in range(7)]
-    groups = class_names.case_collisions({
-        "car": (10, 8, files[:5]), "Car": (3, 7, files), "CAR": (1, 1, ["z.xml"]),
-        "bus": (2, 2, ["b.xml"])})
+    groups = class_names.case_collisions(
+        {
+            "car": (10, 8, files[:5]),
+            "Car": (3, 7, files),
+            "CAR": (1, 1, ["z.xml"]),
+            "bus": (2, 2, ["b.xml"]),
+        }
+    )
     assert [[s["name"] for s in group] for group in groups] == [["car", "Car", "CAR"]]
     assert groups[0][1]["files"] == files[:5]
     message = class_names.collision_message(groups)
@@ -313,11 +392,15 @@ def test_exif_auto_keeps_the_stored_frame_without_the_orientation_tag():
     data = vf.jpeg(40, 30, orientation=6)
     stored = check_image(data, annotated_size=(40, 30))
     assert (stored.width, stored.height, stored.exif_tag_removed, stored.exif_fixed) == (
-        40, 30, True, False)
+        40,
+        30,
+        True,
+        False,
+    )
     assert Image.open(io.BytesIO(stored.encoded)).getexif().get(0x0112) == 1
     # lossless: only the two bytes of the orientation value changed
     assert len(stored.encoded) == len(data)
-    assert sum(a != b for a, b in zip(stored.encoded, data)) == 1
+    assert sum(a != b for a, b in zip(stored.encoded, data, strict=True)) == 1
     assert tf.io.decode_image(stored.encoded, channels=3).shape == (30, 40, 3)
 
 
@@ -327,16 +410,21 @@ def test_exif_auto_rotates_when_the_boxes_were_drawn_upright():
     assert Image.open(io.BytesIO(displayed.encoded)).getexif().get(0x0112, 1) == 1
 
 
-@pytest.mark.parametrize("data, size", [
-    (vf.jpeg(40, 30, orientation=3), (40, 30)),     # rotated 180: same size either way
-    (vf.jpeg(30, 30, orientation=6), (30, 30)),     # square
-    (vf.jpeg(40, 30, orientation=8), None),         # no <size>
-])
+@pytest.mark.parametrize(
+    "data, size",
+    [
+        (vf.jpeg(40, 30, orientation=3), (40, 30)),  # rotated 180: same size either way
+        (vf.jpeg(30, 30, orientation=6), (30, 30)),  # square
+        (vf.jpeg(40, 30, orientation=8), None),  # no <size>
+    ],
+)
 def test_exif_auto_rejects_what_the_size_cannot_tell_unless_the_frame_is_given(data, size):
     assert check_image(data, annotated_size=size).reason == "exif_frame_ambiguous"
     stored = check_image(data, annotated_size=size, exif_frame="stored")
-    assert stored.exif_tag_removed and Image.open(io.BytesIO(stored.encoded)).getexif().get(
-        0x0112) == 1
+    assert (
+        stored.exif_tag_removed
+        and Image.open(io.BytesIO(stored.encoded)).getexif().get(0x0112) == 1
+    )
     assert check_image(data, annotated_size=size, exif_frame="displayed").exif_fixed
 
 
@@ -379,4 +467,5 @@ def test_an_emptied_training_split_stops_the_run_an_emptied_other_split_does_not
     assert totals_problem(totals("val"), options, "", ["train", "val"]) == ""
     assert totals_problem(totals("train"), options, "", ["train", "val"]) == (
         "VOC ExampleGen: every image of the training split 'train' was rejected (1 images); "
-        "nothing is left to train on. Rejected by reason:\n  missing_image  1")
+        "nothing is left to train on. Rejected by reason:\n  missing_image  1"
+    )

@@ -16,14 +16,18 @@ COMPUTED_METHODS = [method for method in weighting.METHODS if method != "manual"
 
 
 def worked_counts():
-    return [ClassCount(name, class_id, objects, 10, 1110) for name, class_id, objects in
-            (("common", 1, 1000), ("middle", 2, 100), ("rare", 3, 10))]
+    return [
+        ClassCount(name, class_id, objects, 10, 1110)
+        for name, class_id, objects in (("common", 1, 1000), ("middle", 2, 100), ("rare", 3, 10))
+    ]
 
 
 def compute(**options):
-    return weighting.compute(worked_counts(), 10,
-                             WeightOptions(method=options.pop("method", "inverse_frequency"),
-                                           **options))
+    return weighting.compute(
+        worked_counts(),
+        10,
+        WeightOptions(method=options.pop("method", "inverse_frequency"), **options),
+    )
 
 
 def weights(results):
@@ -35,12 +39,15 @@ def flags(results):
 
 
 def long_tailed_counts(rng, num_classes):
-    objects = [max(1, int(5000 * rng.random() ** 4)) if rng.random() > 0.1 else 0
-               for _ in range(num_classes)]
+    objects = [
+        max(1, int(5000 * rng.random() ** 4)) if rng.random() > 0.1 else 0
+        for _ in range(num_classes)
+    ]
     total = sum(objects)
-    return [ClassCount(f"c{index:02d}", index + 1, n, max(1, n // 2) if n else 0,
-                       min(total, n * 3))
-            for index, n in enumerate(objects)]
+    return [
+        ClassCount(f"c{index:02d}", index + 1, n, max(1, n // 2) if n else 0, min(total, n * 3))
+        for index, n in enumerate(objects)
+    ]
 
 
 def box_mean(results):
@@ -76,7 +83,7 @@ def test_mean_is_exactly_one_and_the_ratios_are_the_methods(method, seed):
     assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-9)
     assert box_mean(results) == pytest.approx(1.0, abs=1e-9)
     maxed = weighting.compute(counts, 10_000, WeightOptions(method=method, normalize="max"))
-    ratios = [mean.weight / top.weight for mean, top in zip(results, maxed)]
+    ratios = [mean.weight / top.weight for mean, top in zip(results, maxed, strict=True)]
     assert ratios == pytest.approx([ratios[0]] * len(ratios), rel=1e-9)
 
 
@@ -135,8 +142,9 @@ def test_bounded_mean_on_random_data(seed):
     low = rng.choice([None, rng.uniform(0.01, 1.0), 1.0])
     high = rng.choice([None, rng.uniform(1.0, 50.0), 1.0])
     method = rng.choice(COMPUTED_METHODS)
-    results = weighting.compute(counts, 10_000, WeightOptions(
-        method=method, min_weight=low, max_weight=high, beta=0.99))
+    results = weighting.compute(
+        counts, 10_000, WeightOptions(method=method, min_weight=low, max_weight=high, beta=0.99)
+    )
     assert weighting.mean_box_weight(results) == pytest.approx(1.0, abs=1e-9)
     raw = {r.name: r.raw_weight for r in results if r.objects}
     scales = set()
@@ -172,12 +180,15 @@ def test_solve_scale_refuses_a_target_out_of_reach(target, low, high):
         weighting.solve_scale([(1, 1.0), (1, 4.0)], target, low, high)
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(max_weight=0.5), "max_weight 0.5 is below 1"),
-    (dict(min_weight=2.0), "min_weight 2.0 is above 1"),
-    (dict(min_weight=2.0, max_weight=1.5, normalize="none"), "is above max_weight 1.5"),
-    (dict(normalize="median"), "unknown normalize 'median'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(max_weight=0.5), "max_weight 0.5 is below 1"),
+        (dict(min_weight=2.0), "min_weight 2.0 is above 1"),
+        (dict(min_weight=2.0, max_weight=1.5, normalize="none"), "is above max_weight 1.5"),
+        (dict(normalize="median"), "unknown normalize 'median'"),
+    ],
+)
 def test_combinations_that_cannot_work_are_refused_before_anything_runs(options, message):
     with pytest.raises(InvalidOptionsError, match=message):
         WeightOptions(**options)

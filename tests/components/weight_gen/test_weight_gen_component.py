@@ -12,13 +12,16 @@ from odweights.errors import InvalidOptionsError
 
 
 def channels():
-    return dict(statistics=tfx.dsl.Channel(type=standard_artifacts.ExampleStatistics),
-                label_map=tfx.dsl.Channel(type=LabelMap))
+    return dict(
+        statistics=tfx.dsl.Channel(type=standard_artifacts.ExampleStatistics),
+        label_map=tfx.dsl.Channel(type=LabelMap),
+    )
 
 
 def test_options_become_exec_properties():
-    weight_gen = WeightGen(**channels(), method="manual",
-                           class_weights={"top": 1, "dress": 0.1}, default_weight=0.5)
+    weight_gen = WeightGen(
+        **channels(), method="manual", class_weights={"top": 1, "dress": 0.1}, default_weight=0.5
+    )
     properties = weight_gen.exec_properties
     assert properties["method"] == "manual"
     assert properties["class_weights_json"] == '{"dress": 0.1, "top": 1.0}'
@@ -28,11 +31,14 @@ def test_options_become_exec_properties():
     assert re.match(KFP_V2_TYPE_NAME_PATTERN, ClassWeights.TYPE_NAME)
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(method="inverse"), "unknown weighting method 'inverse'"),
-    (dict(beta=1.5), r"beta must be a number in \[0, 1\)"),
-    (dict(method="balanced", class_weights={"top": -1.0}), "must be positive numbers"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(method="inverse"), "unknown weighting method 'inverse'"),
+        (dict(beta=1.5), r"beta must be a number in \[0, 1\)"),
+        (dict(method="balanced", class_weights={"top": -1.0}), "must be positive numbers"),
+    ],
+)
 def test_bad_options_fail_when_the_pipeline_is_built(options, message):
     with pytest.raises(InvalidOptionsError, match=message):
         WeightGen(**channels(), **options)

@@ -42,37 +42,55 @@ def xml_counts(year_dir, split):
 
 def run_pipeline(tmp_dir, voc_dir, label_map_text, **weight_options):
     input_base, input_config, output_config = voc_input_configs(voc_dir, ("train", "val"))
-    example_gen = VocExampleGen(input_base=input_base, input_config=input_config,
-                                output_config=output_config, label_map=label_map_text)
+    example_gen = VocExampleGen(
+        input_base=input_base,
+        input_config=input_config,
+        output_config=output_config,
+        label_map=label_map_text,
+    )
     statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], stats_options=statistics_options())
+        examples=example_gen.outputs["examples"], stats_options=statistics_options()
+    )
     schema_gen = OdApiSchemaGen(statistics=statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     weight_gen = WeightGen(
         statistics=statistics_gen.outputs["statistics"],
         label_map=example_gen.outputs["label_map"],
-        anomalies=example_validator.outputs["anomalies"], **weight_options)
+        anomalies=example_validator.outputs["anomalies"],
+        **weight_options,
+    )
     metadata_path = os.path.join(tmp_dir, "metadata.sqlite")
     pipeline = tfx.dsl.Pipeline(
-        pipeline_name="weight-gen-test", pipeline_root=os.path.join(tmp_dir, "root"),
+        pipeline_name="weight-gen-test",
+        pipeline_root=os.path.join(tmp_dir, "root"),
         components=[example_gen, statistics_gen, schema_gen, example_validator, weight_gen],
-        metadata_connection_config=tfx.orchestration.metadata
-        .sqlite_metadata_connection_config(metadata_path))
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path
+        ),
+    )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return metadata_store.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+    )
 
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
     tmp_dir = str(tmp_path_factory.mktemp("weight_gen_pipeline"))
-    summary = sample_data.write_dataset(os.path.join(tmp_dir, "data"), num_images=60, seed=3,
-                                        num_classes=NUM_CLASSES)
+    summary = sample_data.write_dataset(
+        os.path.join(tmp_dir, "data"), num_images=60, seed=3, num_classes=NUM_CLASSES
+    )
     names = summary.class_names + [UNSEEN_CLASS]
     label_map = {name: class_id for class_id, name in enumerate(sorted(names), start=1)}
-    store = run_pipeline(tmp_dir, os.path.join(tmp_dir, "data", "VOCdevkit"),
-                         format_label_map(label_map), method="effective_number", beta=0.99)
+    store = run_pipeline(
+        tmp_dir,
+        os.path.join(tmp_dir, "data", "VOCdevkit"),
+        format_label_map(label_map),
+        method="effective_number",
+        beta=0.99,
+    )
     return summary, label_map, store
 
 
@@ -93,11 +111,14 @@ def test_counts_equal_the_counts_of_the_xml_files(pipeline_run):
     assert [c["name"] for c in document["classes"]] == sorted(label_map, key=label_map.get)
     assert [c["id"] for c in document["classes"]] == sorted(label_map.values())
     assert {c["name"]: c["objects"] for c in document["classes"]} == {
-        name: objects.get(name, 0) for name in label_map}
+        name: objects.get(name, 0) for name in label_map
+    }
     assert {c["name"]: c["images"] for c in document["classes"]} == {
-        name: images.get(name, 0) for name in label_map}
+        name: images.get(name, 0) for name in label_map
+    }
     assert {c["name"]: c["objects_in_images_with_class"] for c in document["classes"]} == {
-        name: objects_in_images.get(name, 0) for name in label_map}
+        name: objects_in_images.get(name, 0) for name in label_map
+    }
     # The data must make D_c differ from n_c, or the check above proves little.
     assert any(objects_in_images[name] > objects[name] for name in objects)
 
@@ -108,15 +129,21 @@ def test_document_and_metadata_describe_the_weights(pipeline_run):
     [artifact] = class_weights_artifacts(store)
     document = load_class_weights(artifact.uri)
     assert document["method"] == "effective_number"
-    assert document["parameters"] == {"beta": 0.99, "class_weights": {}, "min_weight": None,
-                                      "max_weight": None, "rfs_threshold": 0.001}
+    assert document["parameters"] == {
+        "beta": 0.99,
+        "class_weights": {},
+        "min_weight": None,
+        "max_weight": None,
+        "rfs_threshold": 0.001,
+    }
     by_name = {c["name"]: c for c in document["classes"]}
     seen = [c for c in document["classes"] if c["objects"]]
     # The default scale: box-weighted mean 1 over the split, from the counts.
     assert document["normalize"] == "mean"
     assert document["mean_box_weight"] == pytest.approx(1.0, abs=1e-9)
     assert sum(c["objects"] * c["weight"] for c in seen) == pytest.approx(
-        document["num_objects"], rel=1e-9)
+        document["num_objects"], rel=1e-9
+    )
     # The unseen class weighs as much as the rarest class.
     assert by_name[UNSEEN_CLASS]["weight"] == max(c["weight"] for c in seen)
     assert by_name[UNSEEN_CLASS]["flags"] == ["unseen"]

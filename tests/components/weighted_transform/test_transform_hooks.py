@@ -29,8 +29,9 @@ def test_a_tfx_without_the_hook_keeps_gzip_and_says_why(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
         with executor._uncompressed_output():  # pylint: disable=protected-access
             assert transform_executor.TransformProcessor is original
-    assert ("has no TransformProcessor._EncodeAndWrite: the transformed examples stay "
-            "GZIP-compressed") in caplog.text
+    assert (
+        "has no TransformProcessor._EncodeAndWrite: the transformed examples stay GZIP-compressed"
+    ) in caplog.text
 
 
 def test_the_executor_imports_where_neither_hook_exists():
@@ -48,8 +49,9 @@ def test_the_executor_imports_where_neither_hook_exists():
             pass
         print("imported", executor.missing_transform_hooks())
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "imported ['TransformProcessor._EncodeAndWrite']" in result.stdout
     assert "no tfrecordio._default_crc32c_fn.fn" in result.stderr
