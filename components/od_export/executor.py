@@ -26,7 +26,7 @@ import operator
 import os
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -156,13 +156,17 @@ class _SplitTotalsFn(beam.CombineFn):
 def _write_shard(
     shard_spills,
     directory: str,
-    num_shards: Mapping[str, int],
+    num_shards: dict[str, int],
     spill_dir: str,
-    sort_bytes: int | None = None,
-    fan_in: int | None = None,
+    sort_bytes: Optional[int] = None,  # noqa: UP045 (see the docstring)
+    fan_in: Optional[int] = None,  # noqa: UP045
 ) -> None:
     """Writes one shard file from its spill segments, its records sorted by their bytes
-    (sort_bytes, fan_in: see external_sort.sorted_records)."""
+    (sort_bytes, fan_in: see external_sort.sorted_records).
+
+    Beam 2.60 (the tfx-1.16 stack) type-checks the arguments of the functions it
+    runs and reads neither `collections.abc.Mapping` nor `int | None` in their
+    hints: hence `dict` and `Optional` here."""
     (split, shard), segments = shard_spills
     records = external_sort.sorted_records(
         [segment for segment in segments if segment is not None],
