@@ -123,23 +123,8 @@ class PipelineOptions:
             DEFAULT_EXIF_POLICY if self.exif_policy is None else self.exif_policy,
             self.exif_frame,
         )
-        weighting.WeightOptions(
-            method=self.method,
-            beta=self.beta,
-            rfs_threshold=self.rfs_threshold,
-            min_weight=self.min_weight,
-            class_weights=dict(self.class_weights),
-            default_weight=self.default_weight,
-            normalize=self.normalize,
-            max_weight=self.max_weight,
-        )
-        ExportOptions(
-            num_shards=self.num_shards,
-            resample=self.resample,
-            rfs_rounding=self.rfs_rounding,
-            seed=self.seed,
-            keep_weights=self.keep_weights,
-        ).validate()
+        weighting.WeightOptions(**self._weight_arguments())
+        ExportOptions(**self._export_arguments()).validate()
         if self.ingest_workers < 0:
             raise InvalidOptionsError(
                 f"--ingest-workers {self.ingest_workers}: give 1 (in this process), N > 1 "
@@ -151,6 +136,29 @@ class PipelineOptions:
                 f"Beam arguments must look like --name=value, got {bad_beam_args}; write "
                 "each as --beam-arg=--runner=DataflowRunner"
             )
+
+    def _weight_arguments(self) -> dict[str, Any]:
+        """WeightGen's options: checked by validate(), passed on by factory_arguments()."""
+        return dict(
+            method=self.method,
+            beta=self.beta,
+            rfs_threshold=self.rfs_threshold,
+            min_weight=self.min_weight,
+            class_weights=dict(self.class_weights),
+            default_weight=self.default_weight,
+            normalize=self.normalize,
+            max_weight=self.max_weight,
+        )
+
+    def _export_arguments(self) -> dict[str, Any]:
+        """OdExport's options: checked by validate(), passed on by factory_arguments()."""
+        return dict(
+            num_shards=self.num_shards,
+            resample=self.resample,
+            rfs_rounding=self.rfs_rounding,
+            seed=self.seed,
+            keep_weights=self.keep_weights,
+        )
 
     def factory_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `create_pipeline` (all but root, export dir and metadata)."""
@@ -168,20 +176,9 @@ class PipelineOptions:
             reencode_unsupported=self.reencode_unsupported,
             keep_partial_images=self.keep_partial_images,
             merge_classes=dict(self.merge_classes),
-            method=self.method,
-            beta=self.beta,
-            rfs_threshold=self.rfs_threshold,
-            min_weight=self.min_weight,
-            class_weights=dict(self.class_weights),
-            default_weight=self.default_weight,
-            normalize=self.normalize,
-            max_weight=self.max_weight,
+            **self._weight_arguments(),
             weights_split=self.weights_split,
-            num_shards=self.num_shards,
-            resample=self.resample,
-            rfs_rounding=self.rfs_rounding,
-            seed=self.seed,
-            keep_weights=self.keep_weights,
+            **self._export_arguments(),
             beam_pipeline_args=list(self.beam_pipeline_args),
             ingest_beam_args=list(ingest_beam_args(self.ingest_workers)),
         )
